@@ -1,0 +1,51 @@
+"""pyns: Linux namespaces for Python, with a Rust core.
+
+    with pyns.isolate(uts=True, hostname="box"):
+        ...  # this thread has its own hostname
+"""
+
+from __future__ import annotations
+
+from ._native import (
+    CLONE_NEWCGROUP,
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWTIME,
+    CLONE_NEWUSER,
+    CLONE_NEWUTS,
+    KINDS,
+    Isolation,
+    Namespace,
+    Switch,
+    setns,
+    unshare,
+)
+from .errors import ChildError, NamespaceError, UnsupportedError
+from .join import enter, namespaces
+
+isolate = Isolation
+
+__all__ = [
+    "CLONE_NEWCGROUP",
+    "CLONE_NEWIPC",
+    "CLONE_NEWNET",
+    "CLONE_NEWNS",
+    "CLONE_NEWPID",
+    "CLONE_NEWTIME",
+    "CLONE_NEWUSER",
+    "CLONE_NEWUTS",
+    "KINDS",
+    "ChildError",
+    "Isolation",
+    "Namespace",
+    "NamespaceError",
+    "Switch",
+    "UnsupportedError",
+    "enter",
+    "isolate",
+    "namespaces",
+    "setns",
+    "unshare",
+]

@@ -1,0 +1,113 @@
+"""Joining existing namespaces (``pyns.enter``) and snapshots of a thread's (``namespaces``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Union
+
+from . import _native
+from ._native import KINDS, Namespace, Switch
+from .errors import UnsupportedError
+
+__all__ = ["enter", "namespaces"]
+
+Target = Union[int, Namespace, str, "os.PathLike[str]", Any]
+
+
+def namespaces(pid: int | None = None) -> dict[str, Namespace]:
+    """All namespaces of a process, by kind.
+
+    Args:
+        pid: a process id; None (default) means the calling thread.
+
+    Returns:
+        ``{"cgroup": Namespace, ..., "uts": Namespace}`` for every kind the kernel has.
+
+    Raises:
+        ProcessLookupError: no such process (FileNotFoundError from /proc is translated).
+        PermissionError: not allowed to open another user's namespace files.
+    """
+    out: dict[str, Namespace] = {}
+    for kind in KINDS:
+        try:
+            out[kind] = Namespace.current(kind) if pid is None else Namespace.of(pid, kind)
+        except FileNotFoundError:
+            if pid is not None and not os.path.exists(f"/proc/{pid}"):
+                for ns in out.values():
+                    ns.close()
+                raise ProcessLookupError(3, f"no process with pid {pid}") from None
+            continue  # a kind this kernel lacks
+    return out
+
+
+def _netns_path(name: str) -> str:
+    if not name or name in (".", ".."):
+        raise ValueError(f"bad network namespace name {name!r}")
+    return os.path.join("/run/netns", name)
+
+
+def _resolve(target: Target, kinds: list[str]) -> list[Namespace]:
+    """The namespaces of `target` to join: for `kinds`, or every kind that differs."""
+    if isinstance(target, Namespace):
+        if kinds and kinds != [target.kind]:
+            raise ValueError(f"the target is a {target.kind} namespace; kinds {kinds} don't apply")
+        return [target]
+    if isinstance(target, bool) or not isinstance(target, (int, str, os.PathLike)):
+        pid = getattr(target, "pid", None)
+        if not isinstance(pid, int):
+            raise TypeError(
+                "enter() target must be a pid, a pyns.Process, a Namespace, an nsfs path or a "
+                f"network namespace name, not {type(target).__name__}"
+            )
+        target = pid
+    if isinstance(target, int):
+        if kinds:
+            return [Namespace.of(target, k) for k in kinds]
+        mine = namespaces()
+        theirs = namespaces(target)
+        try:
+            return [
+                ns
+                for kind, ns in theirs.items()
+                if kind != "user" and (kind not in mine or mine[kind] != ns)
+            ]
+        finally:
+            for ns in mine.values():
+                ns.close()
+    path = os.fspath(target)
+    if isinstance(path, str) and "/" not in path:
+        path = _netns_path(path)
+    if kinds and len(kinds) > 1:
+        raise ValueError(f"a path names one namespace; kinds {kinds} can't all apply")
+    return [Namespace.open(path, kinds[0] if kinds else None)]
+
+
+def enter(target: Target, **kinds: bool) -> Switch:
+    """Join existing namespaces on the calling thread for a ``with`` block (like nsenter).
+
+    Args:
+        target: a pid, a ``pyns.Process``, a ``Namespace``, an nsfs path, or an iproute2
+            network namespace name (``"blue"`` means ``/run/netns/blue``).
+        **kinds: ``net=True, uts=True, ...``; with none, every kind in which the target
+            differs from the calling thread (never ``user``).
+
+    Returns:
+        A context manager; on exit the thread is back in the namespaces it had.
+
+    Raises:
+        TypeError: an unknown keyword or a bad target type.
+        pyns.UnsupportedError: ``user=True`` (a thread cannot leave a user namespace).
+        OSError: the target cannot be opened or joined (with a note saying which step).
+    """
+    for kind, value in kinds.items():
+        if kind not in KINDS:
+            raise TypeError(f"enter() got an unexpected keyword argument {kind!r}")
+        if not isinstance(value, bool):
+            raise TypeError(f"enter() argument {kind!r} must be a bool, not {type(value).__name__}")
+    if kinds.get("user"):
+        raise UnsupportedError(
+            "enter(user=True) is not possible: a thread cannot leave a user namespace again. "
+            "Start a child there instead: pyns.spawn(args, join={'user': target, ...})."
+        )
+    wanted = [k for k in KINDS if kinds.get(k)]
+    return _native.Switch(_resolve(target, wanted))

@@ -1,0 +1,24 @@
+//! pyns._native: the Rust core of pyns. `sys` makes the syscalls; `py` exposes them.
+
+mod py;
+pub mod sys;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use sys::ns::Kind;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    m.add("KINDS", PyTuple::new(m.py(), names)?)?;
+    for k in Kind::ALL {
+        m.add(k.flag_name(), k.flag())?;
+    }
+    m.add_class::<py::namespace::PyNamespace>()?;
+    m.add_class::<py::namespace::Switch>()?;
+    m.add_class::<py::isolate::Isolation>()?;
+    m.add_function(wrap_pyfunction!(py::lowlevel::unshare, m)?)?;
+    m.add_function(wrap_pyfunction!(py::lowlevel::setns, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! The Python bindings: one file per Python-facing concept; no syscalls here.
+
+pub mod errors;
+pub mod isolate;
+pub mod lowlevel;
+pub mod namespace;
+
+/// A str as Python's `repr` shows it: `'box'`.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quote_like_python_repr() {
+        assert_eq!(super::quote("box"), "'box'");
+        assert_eq!(super::quote("it's"), "'it\\'s'");
+        assert_eq!(super::quote("a\nb\0"), "'a\\nb\\x00'");
+    }
+}

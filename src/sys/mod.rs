@@ -1,0 +1,9 @@
+//! The syscall core: pure Rust, no Python. Each module wraps one concept of the kernel.
+
+pub mod error;
+pub mod isolate;
+pub mod mount;
+pub mod net;
+pub mod ns;
+pub mod thread;
+pub mod uts;

@@ -1,0 +1,91 @@
+"""Shared fixtures: the leak check, and running code as an unprivileged user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+NOBODY = 65534
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    out = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1] == me:
+                out.add(int(entry.name))
+    return out
+
+
+def _links() -> str:
+    return subprocess.run(
+        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _snapshot() -> dict[str, object]:
+    with open("/proc/self/mountinfo") as f:
+        mounts = sorted(line.split(" ", 4)[4] for line in f)
+    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+    links = sorted(line.split(":", 2)[1].split("@")[0].strip() for line in _links().splitlines())
+    return {
+        "fds": sorted(os.listdir("/proc/self/fd")),
+        "mounts": mounts,
+        "named netns": netns,
+        "links in the root netns": links,
+        "child processes": sorted(_children()),
+        "namespaces of this thread": sorted(
+            (k, os.stat(f"/proc/thread-self/ns/{k}").st_ino) for k in os.listdir("/proc/thread-self/ns")
+        ),
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks():
+    """Fails the run if the tests left fds, mounts, named netns, links or processes behind."""
+    before = _snapshot()
+    yield
+    after = _snapshot()
+    leaked = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    fds = leaked.get("fds")
+    if fds is not None:
+        # The snapshot's own listdir fd may show up with another number; compare counts.
+        if len(fds[0]) == len(fds[1]):
+            del leaked["fds"]
+    assert not leaked, f"the test session leaked: {leaked}"
+
+
+def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Runs Python `code` as uid/gid 65534 with no groups (setpriv), from `/`."""
+    return subprocess.run(
+        [
+            "setpriv",
+            f"--reuid={NOBODY}",
+            f"--regid={NOBODY}",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            textwrap.dedent(code),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd="/",
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
+    )
+
+
+@pytest.fixture
+def nobody():
+    """`nobody(code)` runs Python code as uid 65534 and returns the CompletedProcess."""
+    return run_as_nobody
