@@ -16,14 +16,18 @@ from ._native import (
     CLONE_NEWUSER,
     CLONE_NEWUTS,
     KINDS,
+    Capabilities,
+    IdMap,
     Isolation,
     Namespace,
     Switch,
+    capabilities,
     setns,
     unshare,
 )
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
+from .process import Process, run, spawn
 
 isolate = Isolation
 
@@ -37,15 +41,21 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "KINDS",
+    "Capabilities",
     "ChildError",
+    "IdMap",
     "Isolation",
     "Namespace",
     "NamespaceError",
+    "Process",
     "Switch",
     "UnsupportedError",
+    "capabilities",
     "enter",
     "isolate",
     "namespaces",
+    "run",
     "setns",
+    "spawn",
     "unshare",
 ]

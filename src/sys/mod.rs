@@ -1,9 +1,12 @@
 //! The syscall core: pure Rust, no Python. Each module wraps one concept of the kernel.
 
+pub mod caps;
 pub mod error;
+pub mod idmap;
 pub mod isolate;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod spawn;
 pub mod thread;
 pub mod uts;

@@ -1,0 +1,78 @@
+//! PID 1 (and the relays that stand between a caller and a forked namespace member): an
+//! allocation-free loop that forwards signals to the worker, reaps every child, and exits
+//! with the worker's status.
+
+use super::raw;
+
+/// The signals forwarded to the worker.
+pub const FORWARDED: [i32; 6] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// The mask the loop waits on: the forwarded signals and SIGCHLD.
+pub fn waited() -> u64 {
+    FORWARDED
+        .iter()
+        .fold(raw::sigbit(libc::SIGCHLD), |m, s| m | raw::sigbit(*s))
+}
+
+/// The exit code that reports a wait status: its exit code, or 128 + the signal.
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+/// Waits on signals (all blocked by the caller) until `worker` exits: forwards TERM, INT,
+/// HUP, QUIT, USR1 and USR2 to it, reaps every child (orphans in a pid namespace come to
+/// PID 1), and exits with the worker's status (128 + signal if it was killed).
+pub fn supervise(worker: i32) -> ! {
+    let set = waited();
+    raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
+    // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        let mut status = 0;
+        loop {
+            let r = raw::wait4(-1, &mut status, libc::WNOHANG | libc::__WALL);
+            if r == worker as isize {
+                raw::exit(exit_code(status));
+            }
+            if r <= 0 {
+                break;
+            }
+        }
+        let sig = raw::sigwait(set, &mut info) as i32;
+        if sig > 0 && sig != libc::SIGCHLD {
+            raw::kill(worker, sig);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(3 << 8), 3);
+        assert_eq!(exit_code(libc::SIGTERM), 128 + libc::SIGTERM);
+    }
+
+    #[test]
+    fn waited_has_chld_and_forwarded() {
+        let m = waited();
+        assert!(m & raw::sigbit(libc::SIGCHLD) != 0);
+        assert!(m & raw::sigbit(libc::SIGUSR2) != 0);
+        assert!(m & raw::sigbit(libc::SIGKILL) == 0);
+    }
+}
