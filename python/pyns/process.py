@@ -614,6 +614,14 @@ def _add_note(exc: BaseException, note: str) -> None:
         notes.append(note)
 
 
+def _flush_std_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
 def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Runs in the forked child: calls fn, sends the pickled outcome, exits. Never returns."""
     status = 0
@@ -630,11 +638,7 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
         view = memoryview(payload)
         while view:
             view = view[os.write(w, view) :]
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:
-                pass
+        _flush_std_streams()
     finally:
         os._exit(status)
 
@@ -713,6 +717,7 @@ def run(
         gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
     )  # fmt: skip
     deadline = None if timeout is None else _monotonic() + timeout
+    _flush_std_streams()  # else the child would write the parent's buffered output again
     r, w = os.pipe()
     try:
         try:

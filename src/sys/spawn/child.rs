@@ -71,7 +71,9 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             Step::Unshare,
             crate::sys::ns::CLONE_NEWTIME,
         )?;
-        write_offsets(p)?;
+        if !p.offsets.is_empty() {
+            write_offsets(p)?;
+        }
     }
     if p.mnt_new {
         let flags = libc::MS_REC | libc::MS_PRIVATE;
