@@ -1,7 +1,7 @@
 """pyns: Linux namespaces for Python, with a Rust core.
 
-    with pyns.isolate(uts=True, hostname="box"):
-        ...  # this thread has its own hostname
+with pyns.isolate(uts=True, hostname="box"):
+    ...  # this thread has its own hostname
 """
 
 from __future__ import annotations

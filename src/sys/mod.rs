@@ -5,5 +5,6 @@ pub mod isolate;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod pidfd;
 pub mod thread;
 pub mod uts;
