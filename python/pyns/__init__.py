@@ -22,6 +22,7 @@ from ._native import (
     setns,
     unshare,
 )
+from . import mount
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 
@@ -45,6 +46,7 @@ __all__ = [
     "UnsupportedError",
     "enter",
     "isolate",
+    "mount",
     "namespaces",
     "setns",
     "unshare",

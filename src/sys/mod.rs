@@ -3,6 +3,7 @@
 pub mod error;
 pub mod isolate;
 pub mod mount;
+pub mod mountinfo;
 pub mod net;
 pub mod ns;
 pub mod pidfd;
