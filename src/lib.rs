@@ -26,5 +26,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::spawn::ChildSpec>()?;
     m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;
     m.add_function(wrap_pyfunction!(py::spawn::fork, m)?)?;
+    m.add_class::<py::mount::PyMountInfo>()?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_set_propagation, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_propagation, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_proc, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_bind, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_tmpfs, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_umount, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_table, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_parse, m)?)?;
     Ok(())
 }

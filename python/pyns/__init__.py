@@ -1,7 +1,7 @@
 """pyns: Linux namespaces for Python, with a Rust core.
 
-    with pyns.isolate(uts=True, hostname="box"):
-        ...  # this thread has its own hostname
+with pyns.isolate(uts=True, hostname="box"):
+    ...  # this thread has its own hostname
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ._native import (
     setns,
     unshare,
 )
+from . import mount
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .process import Process, run, spawn
@@ -53,6 +54,7 @@ __all__ = [
     "capabilities",
     "enter",
     "isolate",
+    "mount",
     "namespaces",
     "run",
     "setns",

@@ -4,6 +4,7 @@ pub mod errors;
 pub mod idmap;
 pub mod isolate;
 pub mod lowlevel;
+pub mod mount;
 pub mod namespace;
 pub mod spawn;
 

@@ -1,7 +1,7 @@
 //! The Python path (`pyns.run`): glibc fork(2) between the interpreter's own fork hooks, as
 //! `os.fork` does, then the same set-up as a spawned child; the worker returns to Python.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use super::channel::{self, Channel};
 use super::child::{self, Forker};
@@ -9,6 +9,7 @@ use super::raw;
 use super::spec::{Plan, Spec};
 use super::{Child, Failed, Starting};
 use crate::sys::error::Error;
+use crate::sys::pidfd;
 
 /// The interpreter's fork hooks (PyOS_BeforeFork, PyOS_AfterFork_Parent,
 /// PyOS_AfterFork_Child), passed in so that this module needs no Python.
@@ -71,17 +72,6 @@ impl Forker for HookForker<'_> {
     }
 }
 
-/// pidfd_open(2).
-fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Error> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Error::last("pidfd_open"));
-    }
-    // SAFETY: the fd was just returned and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
 /// interpreter's hooks, like os.fork). The caller must hold the GIL. In the parent, `poll`
 /// the result until the child is ready; in the child, run the function.
@@ -117,7 +107,7 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
-    let pidfd = match pidfd_open(pid) {
+    let pidfd = match pidfd::pidfd_open(pid, 0) {
         Ok(fd) => fd,
         Err(e) => {
             // SAFETY: our unreaped child.
