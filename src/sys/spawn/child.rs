@@ -8,13 +8,10 @@ use super::init;
 use super::raw;
 use super::spec::{ExecPlan, Plan};
 
-/// How the set-up makes its extra processes.
+/// How the set-up starts the worker when this process does not become it.
 pub trait Forker {
-    /// Forks the process that goes on into the new pid/time namespace: 0 in the child, its
-    /// pid in the parent (which becomes a relay), `-errno` on failure.
-    fn fork_stage(&self, plan: &Plan) -> isize;
-    /// Starts the worker under the init: its pid in the init; 0 in the worker if the worker
-    /// is to continue in this code (the Python path), `-errno` on failure.
+    /// Starts the worker: its pid here; 0 in the worker if it is to continue in this code
+    /// (the Python path), `-errno` on failure.
     fn start_worker(&self, plan: &Plan) -> isize;
 }
 
@@ -93,13 +90,58 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             0,
         )?;
     }
+    launch(p, forker)
+}
+
+/// After the namespaces are made: becomes the worker (returns), or starts it and becomes its
+/// init or relay (never returns).
+fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
     if p.stage {
-        let pid = check(forker.fork_stage(p), Step::Fork, 0)?;
-        if pid > 0 {
-            raw::close_range(3, u32::MAX);
-            init::supervise(pid as i32);
+        // This process stays outside the pid (or time) namespace it made or joined for its
+        // children: it relays the worker's status. With a new pid namespace and an init,
+        // PID 1 is a light watcher that shares this process's memory (already a private
+        // copy, never the caller's), and the worker is PID 2.
+        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
+        let watcher = if p.init {
+            Some(
+                super::trampoline::start_watcher(p).map_err(|errno| Failure {
+                    step: Step::Fork,
+                    arg: 0,
+                    errno,
+                })?,
+            )
+        } else {
+            None
+        };
+        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        if worker == 0 {
+            return finish(p);
         }
-        // The relay's death must take this process (and its namespace) along.
+        let mut watcher_pid = 0;
+        if let Some((pid, ctl)) = watcher {
+            raw::write(ctl, b"w");
+            watcher_pid = pid;
+        }
+        raw::close_range(3, u32::MAX);
+        init::supervise(worker as i32, watcher_pid);
+    }
+    if p.init {
+        // This process is PID 1 of the new pid namespace: the worker is PID 2.
+        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        if worker == 0 {
+            return finish(p);
+        }
+        // The worker has exec'd (or reported its failure): the init keeps no fds.
+        raw::close_range(0, u32::MAX);
+        init::supervise(worker as i32, 0);
+    }
+    finish(p)
+}
+
+/// The last steps in the worker: a relay's death takes it along; /proc is mounted from
+/// inside the pid namespace.
+pub fn finish(p: &Plan) -> Result<(), Failure> {
+    if p.stage {
         check(
             raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
             Step::Pdeathsig,
@@ -113,15 +155,6 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             Step::MountProc,
             0,
         )?;
-    }
-    if p.init {
-        let pid = check(forker.start_worker(p), Step::Fork, 0)?;
-        if pid == 0 {
-            return Ok(());
-        }
-        // The worker has exec'd (or reported its failure): the init keeps no fds.
-        raw::close_range(0, u32::MAX);
-        init::supervise(pid as i32);
     }
     Ok(())
 }
@@ -299,9 +332,10 @@ pub unsafe extern "C" fn spawn_entry(arg: *const c_void) -> ! {
 pub unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
     // SAFETY: guaranteed by the caller.
     let p = unsafe { &*(arg as *const Plan) };
-    let failure = match &p.exec {
-        Some(e) => exec(e),
-        None => Failure {
+    let failure = match (finish(p), &p.exec) {
+        (Err(f), _) => f,
+        (Ok(()), Some(e)) => exec(e),
+        (Ok(()), None) => Failure {
             step: Step::Execve,
             arg: 0,
             errno: libc::EINVAL,
@@ -309,4 +343,14 @@ pub unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
     };
     channel::child_fail(p.channel, failure);
     raw::exit(127)
+}
+
+/// The entry of the light init of a pid namespace entered by a fork (a clone with CLONE_VM
+/// of a private copy): once told the worker exists (PID 2), it reaps orphans until the worker
+/// exits, then exits, which ends the namespace. `arg` is the read end of its control pipe.
+///
+/// # Safety
+/// Must run on its own stack in a process whose memory is not the caller's.
+pub unsafe extern "C" fn watcher_entry(arg: *const c_void) -> ! {
+    init::watch(arg as usize as i32)
 }

@@ -7,6 +7,7 @@ use super::channel::{self, Channel};
 use super::child::{self, Forker};
 use super::raw;
 use super::spec::{Plan, Spec};
+use super::trampoline::Stack;
 use super::{Child, Failed, Starting};
 use crate::sys::error::Error;
 use crate::sys::pidfd;
@@ -63,10 +64,6 @@ impl HookForker<'_> {
 }
 
 impl Forker for HookForker<'_> {
-    fn fork_stage(&self, _plan: &Plan) -> isize {
-        self.fork()
-    }
-
     fn start_worker(&self, _plan: &Plan) -> isize {
         self.fork()
     }
@@ -77,7 +74,9 @@ impl Forker for HookForker<'_> {
 /// the result until the child is ready; in the child, run the function.
 pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     let (channel, child_end) = Channel::pair()?;
-    let plan = Box::new(Plan::new(spec, None, child_end.as_raw_fd(), true)?);
+    let mut plan = Box::new(Plan::new(spec, None, child_end.as_raw_fd(), true)?);
+    let stack = Stack::new()?;
+    plan.set_stacks(&stack);
     let mut mask = 0;
     raw::sigprocmask(libc::SIG_BLOCK, 0, Some(&mut mask));
     // SAFETY: the caller holds the GIL, as the hooks require.
@@ -128,6 +127,6 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
         argv0: Vec::new(),
         cwd: None,
         _plan: plan,
-        _stack: None,
+        _stack: Some(stack),
     }))
 }

@@ -139,7 +139,7 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
         false,
     )?);
     let stack = Stack::new()?;
-    plan.worker_stack = stack.worker();
+    plan.set_stacks(&stack);
     let vm = plan.can_share_memory();
     let mut flags = if plan.route == Route::Clone {
         plan.ns_flags

@@ -289,11 +289,46 @@ pub fn exit(code: i32) -> ! {
     loop {}
 }
 
-/// A fork without libc's bookkeeping (clone(2) with SIGCHLD, no new stack): 0 in the child.
-/// Only for processes that do not share memory with a Python process.
-pub fn fork() -> isize {
-    // SAFETY: without CLONE_VM the child gets its own copy of this stack and continues here.
-    unsafe { syscall(libc::SYS_clone, [libc::SIGCHLD as usize, 0, 0, 0, 0, 0]) }
+/// pipe2(2) with O_CLOEXEC: (read end, write end), or `-errno`.
+pub fn pipe() -> Result<(i32, i32), isize> {
+    let mut fds = [-1i32; 2];
+    let a = [
+        fds.as_mut_ptr() as usize,
+        libc::O_CLOEXEC as usize,
+        0,
+        0,
+        0,
+        0,
+    ];
+    // SAFETY: `fds` has room for the two fds.
+    let r = unsafe { syscall(libc::SYS_pipe2, a) };
+    if r < 0 {
+        Err(r)
+    } else {
+        Ok((fds[0], fds[1]))
+    }
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> isize {
+    // SAFETY: touches no memory.
+    unsafe { syscall(libc::SYS_pidfd_open, [pid as usize, 0, 0, 0, 0, 0]) }
+}
+
+/// signalfd4(2) for the signals in `mask`, non-blocking and close-on-exec.
+pub fn signalfd(mask: u64) -> isize {
+    let flags = (libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) as usize;
+    let ptr = &mask as *const u64 as usize;
+    let nr = libc::SYS_signalfd4;
+    // SAFETY: `mask` lives for the call; 8 is the kernel's sigset size.
+    unsafe { syscall(nr, [usize::MAX, ptr, 8, flags, 0, 0]) }
+}
+
+/// ppoll(2) without a timeout or signal mask.
+pub fn poll(fds: &mut [libc::pollfd]) -> isize {
+    let a = [fds.as_mut_ptr() as usize, fds.len(), 0, 0, 0, 0];
+    // SAFETY: the pollfd array is valid and writable for its length.
+    unsafe { syscall(libc::SYS_ppoll, a) }
 }
 
 /// The kernel's `struct sigaction` (rt_sigaction(2)).

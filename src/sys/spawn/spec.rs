@@ -152,15 +152,18 @@ pub struct Plan {
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     pub pid_new: bool,
-    /// Fork once more after the set-up (a pid namespace entered by unshare or setns, or a
-    /// time namespace without exec): the first child then relays the second's exit status.
+    /// The namespaces apply to this child's children only (a pid namespace entered by unshare
+    /// or setns, or a time namespace without exec): the first child starts the worker (and,
+    /// for a new pid namespace with init, a light PID 1) and relays the worker's status.
     pub stage: bool,
     pub init: bool,
     pub pdeathsig: i32,
     pub parent_pid: i32,
     pub channel: RawFd,
-    /// Where the init's worker runs: (lowest address, size) of a stack (spawn only).
+    /// Where the worker of a spawned child's init or relay runs: (lowest address, size).
     pub worker_stack: (u64, u64),
+    /// Where the light init of a pid namespace entered by a fork runs.
+    pub watcher_stack: (u64, u64),
     pub exec: Option<ExecPlan>,
 }
 
@@ -221,8 +224,15 @@ impl Plan {
             parent_pid: me,
             channel,
             worker_stack: (0, 0),
+            watcher_stack: (0, 0),
             exec,
         })
+    }
+
+    /// Points the plan at the stacks its clones run on.
+    pub fn set_stacks(&mut self, stack: &super::trampoline::Stack) {
+        self.worker_stack = stack.worker();
+        self.watcher_stack = stack.watcher();
     }
 
     /// Whether the child may share the parent's memory (CLONE_VM): only when it execs without

@@ -13,7 +13,7 @@ use crate::sys::error::{Error, Result};
 const STACK: usize = 128 * 1024;
 const PAGE: usize = 4096;
 
-/// Memory for the child's stacks: [guard][worker stack][guard][child stack].
+/// Memory for the child's stacks: [guard][watcher][guard][worker][guard][child].
 #[derive(Debug)]
 pub struct Stack {
     base: *mut c_void,
@@ -26,7 +26,7 @@ unsafe impl Send for Stack {}
 impl Stack {
     /// mmap(2) the stacks, with PROT_NONE guard pages below each (mprotect(2)).
     pub fn new() -> Result<Stack> {
-        let len = 2 * (STACK + PAGE);
+        let len = 3 * (STACK + PAGE);
         // SAFETY: a new anonymous private mapping; no existing memory is touched.
         let base = unsafe {
             libc::mmap(
@@ -42,7 +42,7 @@ impl Stack {
             return Err(Error::last("mmap the child's stack"));
         }
         let stack = Stack { base, len };
-        for guard in [0, STACK + PAGE] {
+        for guard in [0, STACK + PAGE, 2 * (STACK + PAGE)] {
             // SAFETY: the guard page lies inside the mapping just made.
             let r = unsafe {
                 libc::mprotect(base.cast::<u8>().add(guard).cast(), PAGE, libc::PROT_NONE)
@@ -54,14 +54,25 @@ impl Stack {
         Ok(stack)
     }
 
-    /// The child's stack: (lowest address, size).
-    pub fn child(&self) -> (u64, u64) {
-        (self.base as u64 + (2 * PAGE + STACK) as u64, STACK as u64)
+    /// Region `i` (0: watcher, 1: worker, 2: child): (lowest address, size).
+    fn region(&self, i: usize) -> (u64, u64) {
+        let lo = self.base as usize + i * (STACK + PAGE) + PAGE;
+        (lo as u64, STACK as u64)
     }
 
-    /// The worker's stack (used by an init that starts the program): (lowest address, size).
+    /// The child's stack.
+    pub fn child(&self) -> (u64, u64) {
+        self.region(2)
+    }
+
+    /// The stack of the worker that an init or relay starts.
     pub fn worker(&self) -> (u64, u64) {
-        (self.base as u64 + PAGE as u64, STACK as u64)
+        self.region(1)
+    }
+
+    /// The stack of the light init a relay starts.
+    pub fn watcher(&self) -> (u64, u64) {
+        self.region(0)
     }
 }
 
@@ -72,11 +83,12 @@ impl Drop for Stack {
     }
 }
 
-/// What a clone runs: the spawned child, or the worker its init starts.
+/// What a clone runs: the spawned child, the worker its init starts, or a light init.
 #[derive(Clone, Copy)]
 enum Entry {
     Child,
     Worker,
+    Watcher,
 }
 
 extern "C" fn child_callback(arg: *mut c_void) -> libc::c_int {
@@ -89,17 +101,22 @@ extern "C" fn worker_callback(arg: *mut c_void) -> libc::c_int {
     unsafe { child::worker_entry(arg) }
 }
 
-/// clone3(2) (clone(2) on ENOSYS) running `entry(plan)` on the stack `(lowest address,
+extern "C" fn watcher_callback(arg: *mut c_void) -> libc::c_int {
+    // SAFETY: as above.
+    unsafe { child::watcher_entry(arg) }
+}
+
+/// clone3(2) (clone(2) on ENOSYS) running `entry(arg)` on the stack `(lowest address,
 /// size)`; with CLONE_PIDFD in `flags` the pidfd goes to `*pidfd`. The pid, or `-errno`.
 ///
 /// # Safety
-/// The plan and the stack must stay alive and unused by others until the child has exec'd
-/// or exited; with CLONE_VM, every signal of the calling thread must be blocked.
+/// What `arg` points to and the stack must stay alive and unused by others until the child
+/// has exec'd or exited; with CLONE_VM, every signal of the calling thread must be blocked.
 unsafe fn clone_on(
     flags: i32,
     stack: (u64, u64),
     entry: Entry,
-    plan: &Plan,
+    arg: *const c_void,
     pidfd: *mut i32,
 ) -> isize {
     let (lo, size) = stack;
@@ -111,10 +128,10 @@ unsafe fn clone_on(
         stack_size: size,
         ..CloneArgs::default()
     };
-    let arg = plan as *const Plan as *const c_void;
     let (f, cb): (raw::ChildFn, extern "C" fn(*mut c_void) -> libc::c_int) = match entry {
         Entry::Child => (child::spawn_entry, child_callback),
         Entry::Worker => (child::worker_entry, worker_callback),
+        Entry::Watcher => (child::watcher_entry, watcher_callback),
     };
     // SAFETY: guaranteed by the caller; the entry never returns.
     let pid = unsafe { raw::clone3(&args, f, arg) };
@@ -158,7 +175,7 @@ pub unsafe fn start(
             flags | libc::CLONE_PIDFD,
             stack.child(),
             Entry::Child,
-            plan,
+            plan as *const Plan as *const c_void,
             &mut pidfd,
         )
     };
@@ -169,25 +186,47 @@ pub unsafe fn start(
     Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
-/// The forks of a spawned child: raw clones (the child holds no locks and runs no Python).
+/// Starts the light init of a pid namespace entered by a fork (`child::watcher_entry`): a
+/// clone with CLONE_VM of the calling process, which must be a private copy of the caller,
+/// never the Python process itself. Returns its pid and the write end of its control pipe.
+pub fn start_watcher(plan: &Plan) -> std::result::Result<(i32, i32), i32> {
+    let (ctl_r, ctl_w) = raw::pipe().map_err(|e| (-e) as i32)?;
+    let arg = ctl_r as usize as *const c_void;
+    // SAFETY: the watcher stack is unused and lives as long as this process's memory, which
+    // the watcher shares; the watcher runs raw system calls only.
+    let pid = unsafe {
+        clone_on(
+            libc::CLONE_VM,
+            plan.watcher_stack,
+            Entry::Watcher,
+            arg,
+            std::ptr::null_mut(),
+        )
+    };
+    raw::close(ctl_r);
+    if pid < 0 {
+        raw::close(ctl_w);
+        return Err((-pid) as i32);
+    }
+    Ok((pid as i32, ctl_w))
+}
+
+/// Starts the worker of a spawned child's init or relay: a clone with CLONE_VM|CLONE_VFORK
+/// (the child is a private copy, or never gets here) that runs `child::worker_entry`.
 pub struct RawForker;
 
 impl Forker for RawForker {
-    fn fork_stage(&self, _plan: &Plan) -> isize {
-        raw::fork()
-    }
-
     fn start_worker(&self, plan: &Plan) -> isize {
         let flags = libc::CLONE_VM | libc::CLONE_VFORK;
-        // SAFETY: the worker stack is part of this process's copy of the mapping and unused;
-        // with CLONE_VFORK this process waits until the worker has exec'd or exited, and all
-        // its signals are blocked.
+        let arg = plan as *const Plan as *const c_void;
+        // SAFETY: the worker stack is unused; with CLONE_VFORK this process waits until the
+        // worker has exec'd or exited, and all its signals are blocked.
         unsafe {
             clone_on(
                 flags,
                 plan.worker_stack,
                 Entry::Worker,
-                plan,
+                arg,
                 std::ptr::null_mut(),
             )
         }
