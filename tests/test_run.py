@@ -198,3 +198,51 @@ def test_many_runs_leak_nothing():
     assert len(os.listdir("/proc/self/fd")) == fds
     assert children() == []
     assert subprocess.run(["true"]).returncode == 0
+
+
+def _orphan_states() -> list[str]:
+    """Makes an orphan that exits at once, then lists the process states in the namespace."""
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os._exit(0)  # orphaned when its parent exits: PID 1 must reap it
+        os._exit(0)
+    os.wait()
+    time.sleep(0.5)
+    states = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            with open(f"/proc/{e}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def test_pid_1_reaps_orphans_and_without_init_they_stay_zombies():
+    assert "Z" not in pyns.run(_orphan_states, pid=True, mount_proc=True)
+    assert "Z" in pyns.run(_orphan_states, pid=True, mount_proc=True, init=False)  # control
+
+
+def _pid_ns_then_sleep(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(os.readlink("/proc/self/ns/pid"))
+    time.sleep(30)
+
+
+def test_killing_the_child_ends_the_whole_pid_namespace(tmp_path):
+    path = str(tmp_path / "ns")
+    with pytest.raises(TimeoutError):
+        pyns.run(_pid_ns_then_sleep, path, pid=True, timeout=1)
+    with open(path) as f:
+        ns = f.read()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        members = []
+        for e in os.listdir("/proc"):
+            try:
+                if e.isdigit() and os.readlink(f"/proc/{e}/ns/pid") == ns:
+                    members.append(e)
+            except OSError:
+                pass
+        if not members:
+            break
+        time.sleep(0.05)
+    assert members == []

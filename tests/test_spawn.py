@@ -389,3 +389,15 @@ def test_many_spawns_leak_nothing():
         assert p.pidfd is None
     assert len(os.listdir("/proc/self/fd")) == fds
     assert children_of(os.getpid()) == []
+
+
+def test_join_with_a_new_pid_namespace_and_init():
+    with pyns.spawn(["sleep", "30"], uts=True, hostname="j") as target:
+        text = out(["sh", "-c", "echo $$; hostname"], join={"uts": target}, pid=True)
+        assert text == b"2\nj\n"
+        text = out(["sh", "-c", "echo $$"], join={"uts": target}, pid=True, init=False)
+        assert text == b"1\n"
+        script = "(sleep 0.1 &); sleep 0.8; ps -e -o stat= -o comm="
+        states = out(["sh", "-c", script], join={"uts": target}, pid=True, mount_proc=True)
+        assert b"Z" not in states and b"ps" in states
+        target.kill()
