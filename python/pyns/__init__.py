@@ -28,7 +28,8 @@ from ._native import (
 from . import mount
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
-from .process import Process, run, spawn
+from .call import run
+from .process import Process, spawn
 
 isolate = Isolation
 

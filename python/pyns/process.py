@@ -1,31 +1,27 @@
-"""Children in new namespaces: ``pyns.spawn`` runs a program, ``pyns.run`` a Python callable.
+"""``pyns.Process`` (shaped like subprocess.Popen) and ``pyns.spawn``: a program in a child
+in new or joined namespaces.
 
     p = pyns.spawn(["hostname"], uts=True, hostname="box", stdout=subprocess.PIPE)
     out, _ = p.communicate()            # b"box\\n"
-    pyns.run(os.getuid, user=True, map_root=True)   # 0
 """
 
 from __future__ import annotations
 
 import io
 import os
-import pickle
 import select
 import selectors
 import signal
 import subprocess
-import sys
 import time
-import traceback
-from typing import IO, Any, Callable, Mapping, Sequence, TypeVar, Union
+from typing import IO, Any, Mapping, Sequence, Union
 
 from . import _native
 from ._native import KINDS, Namespace
-from .errors import ChildError
+from .child import child_spec
 
-__all__ = ["Process", "spawn", "run"]
+__all__ = ["Process", "spawn"]
 
-T = TypeVar("T")
 _Arg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 _File = Union[None, int, IO[Any]]
 
@@ -278,137 +274,11 @@ def _close_quietly(f: IO[bytes]) -> None:
         pass
 
 
-def _reap_dropped() -> None:
+def reap_dropped() -> None:
+    """Reaps the dropped processes that have exited since."""
     for p in list(_unreaped):
         if p.poll() is not None:
             _unreaped.remove(p)
-
-
-def _nanoseconds(name: str, seconds: float | None) -> int | None:
-    if seconds is None:
-        return None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
-    return seconds * 1_000_000_000 if isinstance(seconds, int) else round(seconds * 1e9)
-
-
-def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list[Namespace]]:
-    """The namespaces to join as handles, and those of them opened here (to close)."""
-    if join is None:
-        return [], []
-    if not isinstance(join, Mapping):
-        raise TypeError("join must be a dict like {'net': target}, not " + type(join).__name__)
-    handles: list[Namespace] = []
-    opened: list[Namespace] = []
-    try:
-        for kind, target in join.items():
-            if kind not in KINDS:
-                raise ValueError(f"join: unknown namespace kind {kind!r}; expected one of {KINDS}")
-            if isinstance(target, Namespace):
-                if target.kind != kind:
-                    raise ValueError(f"join[{kind!r}] is a {target.kind} namespace")
-                handles.append(target)
-                continue
-            if isinstance(target, Process):
-                handles.append(target.namespaces[kind])
-                continue
-            if isinstance(target, bool):
-                raise TypeError(f"join[{kind!r}] must be a Namespace, pid, path or name, not bool")
-            if isinstance(target, int):
-                ns = Namespace.of(target, kind)
-            elif isinstance(target, (str, bytes, os.PathLike)):
-                path = os.fsdecode(target)
-                if "/" not in path:
-                    if kind != "net":
-                        raise ValueError(
-                            f"join[{kind!r}] = {path!r}: a bare name means /run/netns/<name>, "
-                            "which holds network namespaces only"
-                        )
-                    path = os.path.join("/run/netns", path)
-                ns = Namespace.open(path, kind)
-            elif isinstance(getattr(target, "pid", None), int):
-                ns = Namespace.of(target.pid, kind)
-            else:
-                raise TypeError(
-                    f"join[{kind!r}] must be a Namespace, Process, pid, path or netns name, "
-                    f"not {type(target).__name__}"
-                )
-            opened.append(ns)
-            handles.append(ns)
-    except BaseException:
-        for ns in opened:
-            ns.close()
-        raise
-    return handles, opened
-
-
-def _child_spec(
-    caller: str,
-    cgroup: bool,
-    ipc: bool,
-    mnt: bool,
-    net: bool,
-    pid: bool,
-    time: bool,
-    user: bool,
-    uts: bool,
-    hostname: str | None,
-    domainname: str | None,
-    uid_map: Any,
-    gid_map: Any,
-    map_root: bool,
-    setgroups: str,
-    mount_proc: bool,
-    init: bool,
-    join: Mapping[str, Any] | None,
-    monotonic: float | None,
-    boottime: float | None,
-    pdeathsig: int | None,
-) -> tuple[_native.ChildSpec, list[Namespace]]:
-    """Validates the namespace keywords of spawn/run; returns the spec and handles to close."""
-    kinds = dict(cgroup=cgroup, ipc=ipc, mnt=mnt, net=net, pid=pid, time=time, user=user, uts=uts)
-    flags = dict(kinds, map_root=map_root, mount_proc=mount_proc, init=init)
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise TypeError(f"{caller}() argument {name!r} must be a bool, not {type(value).__name__}")
-    if hostname is not None or domainname is not None:
-        kinds["uts"] = True
-    if mount_proc:
-        kinds["mnt"] = True
-    if monotonic is not None or boottime is not None:
-        kinds["time"] = True
-    if map_root:
-        if uid_map is not None or gid_map is not None:
-            raise ValueError("map_root=True and uid_map/gid_map exclude each other")
-        uid_map = [(0, os.geteuid(), 1)]
-        gid_map = [(0, os.getegid(), 1)]
-    if uid_map is not None or gid_map is not None:
-        kinds["user"] = True
-    if pdeathsig is None:
-        pdeathsig = 0
-    if isinstance(pdeathsig, bool) or not isinstance(pdeathsig, int):
-        raise TypeError(f"pdeathsig must be a signal number or None, not {pdeathsig!r}")
-    handles, opened = _join_handles(join)
-    try:
-        spec = _native.ChildSpec(
-            new=[k for k in KINDS if kinds[k]],
-            join=handles,
-            hostname=hostname,
-            domainname=domainname,
-            uid_map=uid_map,
-            gid_map=gid_map,
-            setgroups=setgroups,
-            mount_proc=mount_proc,
-            init=init,
-            monotonic_ns=_nanoseconds("monotonic", monotonic),
-            boottime_ns=_nanoseconds("boottime", boottime),
-            pdeathsig=int(pdeathsig),
-        )
-    except BaseException:
-        for ns in opened:
-            ns.close()
-        raise
-    return spec, opened
 
 
 def _argv(args: Sequence[_Arg]) -> list[bytes]:
@@ -568,7 +438,7 @@ def spawn(
         OSError: creating the child failed (PermissionError without the privilege: use
             ``user=True``), with a note saying what was being done.
     """
-    _reap_dropped()
+    reap_dropped()
     argv = _argv(args)
     envp = _envp(env)
     executables = _executables(argv[0], env)
@@ -577,7 +447,7 @@ def spawn(
     fds = [int(fd) for fd in pass_fds]
     if any(fd < 0 for fd in fds):
         raise ValueError(f"pass_fds has a negative fd: {fds}")
-    spec, opened = _child_spec(
+    spec, opened = child_spec(
         "spawn", cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map,
         gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
     )  # fmt: skip
@@ -602,172 +472,3 @@ def spawn(
         for ns in opened:
             ns.close()
     return Process(list(args), child_pid, pidfd, *stdio.parent)
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)
-    else:  # Python < 3.11
-        notes = getattr(exc, "__notes__", None)
-        if notes is None:
-            exc.__notes__ = notes = []  # type: ignore[attr-defined]
-        notes.append(note)
-
-
-def _flush_std_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
-
-
-def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Runs in the forked child: calls fn, sends the pickled outcome, exits. Never returns."""
-    status = 0
-    try:
-        try:
-            payload = pickle.dumps((True, fn(*args, **kwargs)), pickle.HIGHEST_PROTOCOL)
-        except BaseException as e:
-            status = 1
-            tb = traceback.format_exc()
-            try:
-                payload = pickle.dumps((False, e, tb), pickle.HIGHEST_PROTOCOL)
-            except BaseException:
-                payload = pickle.dumps((False, None, tb), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(w, view) :]
-        _flush_std_streams()
-    finally:
-        os._exit(status)
-
-
-def _read_result(r: int, deadline: float | None, timeout: float | None) -> bytes:
-    chunks = []
-    while True:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
-                raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
-        data = os.read(r, 1 << 20)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def run(
-    fn: Callable[..., T],
-    *args: Any,
-    cgroup: bool = False,
-    ipc: bool = False,
-    mnt: bool = False,
-    net: bool = False,
-    pid: bool = False,
-    time: bool = False,
-    user: bool = False,
-    uts: bool = False,
-    hostname: str | None = None,
-    domainname: str | None = None,
-    uid_map: Any = None,
-    gid_map: Any = None,
-    map_root: bool = False,
-    setgroups: str = "deny",
-    mount_proc: bool = False,
-    init: bool = True,
-    join: Mapping[str, Any] | None = None,
-    monotonic: float | None = None,
-    boottime: float | None = None,
-    pdeathsig: int | None = signal.SIGKILL,
-    timeout: float | None = None,
-    **kwargs: Any,
-) -> T:
-    """Calls ``fn(*args, **kwargs)`` in a forked child in new (or joined) namespaces.
-
-    The child is forked like os.fork (with the interpreter's fork hooks), sets itself up, and
-    with ``pid=True`` the function runs as PID 1 of the new namespace, or PID 2 under pyns'
-    init (the default). Its return value comes back pickled.
-
-    Args:
-        fn: the callable; it and its result must be picklable only as far as the result goes.
-        *args, **kwargs: passed to `fn` (keywords other than those below).
-        cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map, gid_map,
-        map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig: as for
-            :func:`pyns.spawn`.
-        timeout: seconds the function may take; then the child is killed.
-
-    Returns:
-        What `fn` returned.
-
-    Raises:
-        Exception: what `fn` raised, as the same type, with the child's traceback as a note.
-        TimeoutError: `timeout` expired (the child was killed and reaped).
-        KeyboardInterrupt: Ctrl-C while waiting (the child was killed and reaped).
-        pyns.ChildError: a set-up step failed, the child died, or its result could not be
-            unpickled.
-        TypeError, ValueError, OSError: as for :func:`pyns.spawn`.
-    """
-    if not callable(fn):
-        raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise TypeError("timeout must be a number of seconds or None")
-    _reap_dropped()
-    spec, opened = _child_spec(
-        "run", cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map,
-        gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
-    )  # fmt: skip
-    deadline = None if timeout is None else _monotonic() + timeout
-    _flush_std_streams()  # else the child would write the parent's buffered output again
-    r, w = os.pipe()
-    try:
-        try:
-            forked = _native.fork(spec)
-        finally:
-            for ns in opened:
-                ns.close()
-        if forked is None:
-            os.close(r)
-            _child_main(w, fn, args, kwargs)
-        assert forked is not None
-    except BaseException:
-        os.close(r)
-        os.close(w)
-        raise
-    os.close(w)
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), *forked)
-    try:
-        data = _read_result(r, deadline, timeout)
-        proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        os.close(r)
-    return _outcome(data, proc)  # type: ignore[no-any-return]
-
-
-def _monotonic() -> float:
-    return time.monotonic()
-
-
-def _outcome(data: bytes, proc: Process) -> Any:
-    if not data:
-        raise ChildError(
-            f"the child (pid {proc.pid}) exited with status {proc.returncode} without a "
-            "result",
-            "run the function",
-        )
-    try:
-        ok, *rest = pickle.loads(data)
-    except Exception as e:
-        raise ChildError(f"cannot unpickle the child's result: {e!r}", "unpickle the result") from e
-    if ok:
-        return rest[0]
-    exc, tb = rest
-    if exc is None:
-        raise ChildError(
-            f"the function raised an exception that cannot be pickled:\n{tb}", "run the function"
-        )
-    _add_note(exc, f"Traceback in the child (pid {proc.pid}):\n{tb.rstrip()}")
-    raise exc
