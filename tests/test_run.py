@@ -246,3 +246,9 @@ def test_killing_the_child_ends_the_whole_pid_namespace(tmp_path):
             break
         time.sleep(0.05)
     assert members == []
+
+
+def test_join_a_pid_namespace():
+    with pyns.spawn(["sleep", "30"], pid=True, init=False) as target:
+        assert pyns.run(os.getpid, join={"pid": target}) > 1
+        target.kill()

@@ -442,7 +442,7 @@ def spawn(
     argv = _argv(args)
     envp = _envp(env)
     executables = _executables(argv[0], env)
-    if isinstance(close_fds, bool) is False:
+    if not isinstance(close_fds, bool):
         raise TypeError("close_fds must be a bool")
     fds = [int(fd) for fd in pass_fds]
     if any(fd < 0 for fd in fds):
