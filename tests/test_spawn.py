@@ -400,4 +400,9 @@ def test_join_with_a_new_pid_namespace_and_init():
         script = "(sleep 0.1 &); sleep 0.8; ps -e -o stat= -o comm="
         states = out(["sh", "-c", script], join={"uts": target}, pid=True, mount_proc=True)
         assert b"Z" not in states and b"ps" in states
+        t = time.monotonic()
+        with pyns.spawn(["sleep", "30"], join={"uts": target}, pid=True, stdout=PIPE) as p:
+            assert time.monotonic() - t < 10  # the spawn returns once the program runs
+            p.kill()
+            assert p.communicate(timeout=10) == (b"", None)  # no copy holds stdout open
         target.kill()
