@@ -22,6 +22,7 @@ from ._native import (
     setns,
     unshare,
 )
+from . import net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 
@@ -46,6 +47,8 @@ __all__ = [
     "enter",
     "isolate",
     "namespaces",
+    "net",
+    "netns",
     "setns",
     "unshare",
 ]

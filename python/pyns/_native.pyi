@@ -17,6 +17,22 @@ __all__ = [
     "Isolation",
     "unshare",
     "setns",
+    "net_link",
+    "net_links",
+    "net_veth",
+    "net_bridge",
+    "net_set_link",
+    "net_delete_link",
+    "net_add_addr",
+    "net_del_addr",
+    "net_addrs",
+    "net_add_route",
+    "net_del_route",
+    "net_routes",
+    "net_loopback_up",
+    "netns_add",
+    "netns_remove",
+    "netns_path",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -97,3 +113,50 @@ class Isolation:
 
 def unshare(flags: int) -> None: ...
 def setns(ns_or_fd: Union[Namespace, int], kind: Union[str, int, None] = None) -> None: ...
+
+# pyns.net / pyns.netns natives (python/pyns/net.py, netns.py wrap them).
+_Netns = Any
+_LinkTuple = tuple[str, int, Optional[str], Optional[str], int, bool, Optional[str]]
+_AddrTuple = tuple[str, int, str, str, int, str]
+_RouteTuple = tuple[str, Optional[str], Optional[str], Optional[int], str, str, str, str]
+
+def net_link(name: str, netns: _Netns = None) -> _LinkTuple: ...
+def net_links(netns: _Netns = None) -> list[_LinkTuple]: ...
+def net_veth(
+    name: str, peer: str, peer_netns: _Netns = None, netns: _Netns = None
+) -> tuple[_LinkTuple, _LinkTuple]: ...
+def net_bridge(name: str, netns: _Netns = None) -> _LinkTuple: ...
+def net_set_link(
+    name: str,
+    netns: _Netns = None,
+    up: Optional[bool] = None,
+    mtu: Optional[int] = None,
+    mac: Optional[str] = None,
+    master: Optional[str] = None,
+    nomaster: bool = False,
+    move_to: _Netns = None,
+    rename: Optional[str] = None,
+) -> None: ...
+def net_delete_link(name: str, netns: _Netns = None) -> None: ...
+def net_add_addr(name: str, cidr: str, netns: _Netns = None) -> None: ...
+def net_del_addr(name: str, cidr: str, netns: _Netns = None) -> None: ...
+def net_addrs(name: Optional[str] = None, netns: _Netns = None) -> list[_AddrTuple]: ...
+def net_add_route(
+    dst: str,
+    via: Optional[str] = None,
+    dev: Optional[str] = None,
+    metric: Optional[int] = None,
+    netns: _Netns = None,
+) -> None: ...
+def net_del_route(
+    dst: str,
+    via: Optional[str] = None,
+    dev: Optional[str] = None,
+    metric: Optional[int] = None,
+    netns: _Netns = None,
+) -> None: ...
+def net_routes(netns: _Netns = None) -> list[_RouteTuple]: ...
+def net_loopback_up(netns: _Netns = None) -> None: ...
+def netns_add(name: str) -> Namespace: ...
+def netns_remove(name: str) -> None: ...
+def netns_path(name: str) -> str: ...

@@ -4,6 +4,7 @@ pub mod errors;
 pub mod isolate;
 pub mod lowlevel;
 pub mod namespace;
+pub mod net;
 
 /// A str as Python's `repr` shows it: `'box'`.
 pub fn quote(s: &str) -> String {
