@@ -20,6 +20,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::isolate::Isolation>()?;
     m.add_function(wrap_pyfunction!(py::lowlevel::unshare, m)?)?;
     m.add_function(wrap_pyfunction!(py::lowlevel::setns, m)?)?;
+    m.add_class::<py::mount::PyMountInfo>()?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_set_propagation, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_propagation, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_proc, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_bind, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_tmpfs, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_umount, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_table, m)?)?;
+    m.add_function(wrap_pyfunction!(py::mount::mount_parse, m)?)?;
     for f in [
         wrap_pyfunction!(py::net::net_link, m)?,
         wrap_pyfunction!(py::net::net_links, m)?,

@@ -217,3 +217,20 @@ def test_unprivileged_unshare_is_a_permission_error_with_a_hint(nobody):
     assert "errno 1" in r.stdout
     assert "CLONE_NEWUTS" in r.stdout
     assert "CAP_SYS_ADMIN" in r.stdout and "user=True" in r.stdout
+
+
+def test_unprivileged_handles_of_own_and_foreign_processes(nobody):
+    r = nobody(
+        f"""
+        import os, pyns
+        snap = pyns.namespaces()
+        print(sorted(snap) == sorted(pyns.KINDS))
+        print(snap["net"] == pyns.Namespace.of(os.getpid(), "net"))
+        try:
+            pyns.Namespace.of({os.getpid()}, "net")
+        except PermissionError as e:
+            print("denied", e.errno, e.filename)
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["True", "True", f"denied 13 /proc/{os.getpid()}/ns/net"]

@@ -1,7 +1,7 @@
 """pyns: Linux namespaces for Python, with a Rust core.
 
-    with pyns.isolate(uts=True, hostname="box"):
-        ...  # this thread has its own hostname
+with pyns.isolate(uts=True, hostname="box"):
+    ...  # this thread has its own hostname
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ._native import (
     setns,
     unshare,
 )
-from . import net, netns
+from . import mount, net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 
@@ -46,6 +46,7 @@ __all__ = [
     "UnsupportedError",
     "enter",
     "isolate",
+    "mount",
     "namespaces",
     "net",
     "netns",

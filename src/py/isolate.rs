@@ -157,8 +157,8 @@ impl Isolation {
         }
         let d = PyDict::new(py);
         for &k in &self.spec.kinds {
-            let path = std::path::Path::new(k.thread_path().to_str().unwrap_or_default());
-            d.set_item(k.name(), PyNamespace::wrap(Namespace::open(path, Some(k))?))?;
+            let ns = Namespace::from_fd(thread::open_current(k)?, Some(k))?;
+            d.set_item(k.name(), PyNamespace::wrap(ns))?;
         }
         let d = d.unbind();
         self.namespaces = Some(d.clone_ref(py));

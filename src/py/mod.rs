@@ -3,6 +3,7 @@
 pub mod errors;
 pub mod isolate;
 pub mod lowlevel;
+pub mod mount;
 pub mod namespace;
 pub mod net;
 

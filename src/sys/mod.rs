@@ -3,7 +3,9 @@
 pub mod error;
 pub mod isolate;
 pub mod mount;
+pub mod mountinfo;
 pub mod net;
 pub mod ns;
+pub mod pidfd;
 pub mod thread;
 pub mod uts;

@@ -9,6 +9,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, Mode};
 
 use super::error::{Context, Error, Result};
+use super::pidfd;
 
 /// The namespace kinds, named as in `/proc/<pid>/ns/` (namespaces(7)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,10 +187,13 @@ impl Namespace {
 
     /// The calling thread's namespace of `kind` (`/proc/thread-self/ns/<kind>`).
     pub fn current(kind: Kind) -> Result<Namespace> {
-        Namespace::open(
-            Path::new(&format!("/proc/thread-self/ns/{}", kind.name())),
-            Some(kind),
-        )
+        match pidfd::thread_namespace_fd(kind, false) {
+            Some(fd) => Namespace::from_fd(fd?, Some(kind)),
+            None => {
+                let path = format!("/proc/thread-self/ns/{}", kind.name());
+                Namespace::open(Path::new(&path), Some(kind))
+            }
+        }
     }
 
     /// Process `pid`'s namespace of `kind` (`/proc/<pid>/ns/<kind>`).

@@ -6,6 +6,7 @@ use std::ffi::CStr;
 
 use super::error::{check, Error, Result};
 use super::ns::{self, Kind};
+use super::pidfd;
 
 /// The calling thread's kernel id (gettid(2)).
 pub fn gettid() -> libc::pid_t {
@@ -58,7 +59,7 @@ impl ThreadGuard {
     fn save(kinds: &[Kind]) -> Result<ThreadGuard> {
         let mut saved = Vec::with_capacity(kinds.len());
         for &k in kinds {
-            saved.push((k, open_path(k.thread_path(), libc::O_RDONLY)?));
+            saved.push((k, open_current(k)?));
         }
         let cwd = if kinds.contains(&Kind::Mnt) {
             Some(open_path(c".", libc::O_PATH | libc::O_DIRECTORY)?)
@@ -151,6 +152,15 @@ impl Drop for ThreadGuard {
         if self.active && gettid() == self.tid {
             let _ = self.restore();
         }
+    }
+}
+
+/// An fd for where the calling thread is for `kind` (for pid and time, where its children will
+/// be): by its pidfd where the kernel can, else by `/proc/thread-self/ns`.
+pub fn open_current(kind: Kind) -> Result<OwnedFd> {
+    match pidfd::thread_namespace_fd(kind, kind.for_children()) {
+        Some(r) => r,
+        None => open_path(kind.thread_path(), libc::O_RDONLY),
     }
 }
 

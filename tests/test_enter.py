@@ -1,0 +1,151 @@
+"""pyns.enter and Namespace.enter: join existing namespaces for a block (like nsenter)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import pyns
+
+
+@pytest.fixture
+def sleeper():
+    """A process in its own net and uts namespaces, with hostname "inner"."""
+    p = subprocess.Popen(
+        ["unshare", "--net", "--uts", "sh", "-c", "hostname inner && exec sleep 30"]
+    )
+    try:
+        for _ in range(2000):
+            try:
+                with open(f"/proc/{p.pid}/comm") as f:
+                    if f.read().strip() == "sleep":
+                        break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.002)
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_join_every_differing_kind_of_a_process(sleeper):
+    host = socket.gethostname()
+    with pyns.enter(sleeper.pid) as sw:
+        assert socket.gethostname() == "inner"
+        for kind in ("net", "uts"):
+            assert os.readlink(f"/proc/thread-self/ns/{kind}") == os.readlink(
+                f"/proc/{sleeper.pid}/ns/{kind}"
+            )
+        assert sorted(ns.kind for ns in sw.targets) == ["net", "uts"]
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert links.count("\n") == 1
+    assert socket.gethostname() == host
+
+
+def test_join_selected_kinds_only(sleeper):
+    mine_net = os.readlink("/proc/thread-self/ns/net")
+    with pyns.enter(sleeper.pid, uts=True):
+        assert socket.gethostname() == "inner"
+        assert os.readlink("/proc/thread-self/ns/net") == mine_net
+
+
+def test_join_a_namespace_handle_and_a_path(sleeper):
+    ns = pyns.Namespace.of(sleeper.pid, "uts")
+    with ns.enter():
+        assert socket.gethostname() == "inner"
+    with pyns.enter(ns):
+        assert socket.gethostname() == "inner"
+    with pyns.enter(f"/proc/{sleeper.pid}/ns/uts"):
+        assert socket.gethostname() == "inner"
+    ns.close()
+
+
+def test_join_an_object_with_a_pid(sleeper):
+    with pyns.enter(sleeper, uts=True):  # anything with an int .pid, e.g. a Popen
+        assert socket.gethostname() == "inner"
+
+
+def test_join_a_named_netns_made_by_ip():
+    name = f"pyns-test-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        with pyns.enter(name):
+            assert os.readlink("/proc/thread-self/ns/net") == (
+                f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+            )
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def test_mount_namespace_join_restores_cwd(tmp_path):
+    p = subprocess.Popen(["unshare", "--mount", "sleep", "30"])
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        time.sleep(0.05)
+        with pyns.enter(p.pid, mnt=True):
+            assert os.readlink("/proc/thread-self/ns/mnt") == os.readlink(f"/proc/{p.pid}/ns/mnt")
+        assert os.getcwd() == str(tmp_path)
+    finally:
+        os.chdir(old)
+        p.kill()
+        p.wait()
+
+
+def test_user_is_refused_and_bad_arguments(sleeper):
+    with pytest.raises(pyns.UnsupportedError, match="user namespace"):
+        pyns.enter(sleeper.pid, user=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'network'"):
+        pyns.enter(sleeper.pid, network=True)
+    with pytest.raises(TypeError, match="must be a bool"):
+        pyns.enter(sleeper.pid, net="yes")
+    with pytest.raises(TypeError, match="target must be"):
+        pyns.enter(3.5)
+    with pytest.raises(FileNotFoundError):
+        pyns.enter("no-such-netns-name")
+    with pytest.raises(ValueError, match="bad network namespace name"):
+        pyns.enter("..")
+    ns = pyns.Namespace.current("net")
+    with pytest.raises(ValueError, match="two net namespaces"):
+        pyns.Switch([ns, ns])
+    ns.close()
+
+
+def test_exit_on_another_thread_is_refused_then_works_on_the_right_one(sleeper):
+    sw = pyns.enter(sleeper.pid, uts=True)
+    sw.__enter__()
+    errs = []
+    t = threading.Thread(target=lambda: _try_exit(sw, errs))
+    t.start()
+    t.join()
+    assert socket.gethostname() == "inner"
+    sw.__exit__(None, None, None)
+    assert socket.gethostname() != "inner"
+    assert errs and "restored on that thread" in errs[0]
+
+
+def _try_exit(sw, errs):
+    try:
+        sw.__exit__(None, None, None)
+    except pyns.NamespaceError as e:
+        errs.append(str(e))
+
+
+def test_failed_join_leaves_the_thread_where_it_was(sleeper):
+    before = {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("net", "uts")}
+    uts = pyns.Namespace.of(sleeper.pid, "uts")
+    bogus = pyns.Namespace.current("user")  # joining our own user ns: EINVAL
+    with pytest.raises(OSError) as e:
+        with pyns.Switch([uts, bogus]):
+            pass
+    assert e.value.errno == 22
+    assert "setns(CLONE_NEWUSER)" in "".join(e.value.__notes__)
+    assert {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("net", "uts")} == before
+    uts.close()
+    bogus.close()
