@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{Parseable, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{
     AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
 };
@@ -172,9 +172,11 @@ pub fn dump(rtnl: &mut Rtnl, index: Option<u32>) -> Result<Vec<Addr>> {
     rtnl.dump(
         &RouteNetlinkMessage::GetAddress(msg),
         "(addresses)",
-        |m| match m {
-            RouteNetlinkMessage::NewAddress(m) => from_message(m, index),
-            _ => None,
+        |kind, payload| {
+            if kind != libc::RTM_NEWADDR {
+                return None;
+            }
+            from_message(AddressMessage::parse(payload).ok()?, index)
         },
     )
 }

@@ -2,10 +2,10 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_core::NLM_F_CREATE;
-use netlink_packet_core::NLM_F_EXCL;
+use netlink_packet_core::{parse_string, parse_u32, NlasIterator, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader, LinkInfo,
+    LinkMessage, LinkMessageBuffer,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -68,8 +68,16 @@ pub fn parse_mac(s: &str) -> std::result::Result<[u8; 6], String> {
 
 /// `aa:bb:cc:dd:ee:ff`, as `ip link` prints hardware addresses.
 pub fn format_mac(bytes: &[u8]) -> String {
-    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    hex.join(":")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// What the kernel reports about one interface.
@@ -88,44 +96,47 @@ pub struct Link {
 }
 
 impl Link {
-    fn from_message(m: LinkMessage) -> Link {
+    /// Reads an `RTM_NEWLINK` answer, parsing only the attributes a `Link` holds (the kernel
+    /// also sends statistics and per-family settings that would cost more to decode than the
+    /// whole request).
+    fn parse(kind: u16, payload: &[u8]) -> Option<Link> {
+        if kind != libc::RTM_NEWLINK {
+            return None;
+        }
+        let header = LinkHeader::parse(payload).ok()?;
         let mut link = Link {
             name: String::new(),
-            index: m.header.index,
+            index: header.index,
             kind: None,
             mac: None,
             mtu: 0,
-            up: m.header.flags.contains(LinkFlags::Up),
+            up: header.flags.contains(LinkFlags::Up),
             master: None,
         };
-        for a in m.attributes {
-            match a {
-                LinkAttribute::IfName(n) => link.name = n,
-                LinkAttribute::Mtu(v) => link.mtu = v,
-                LinkAttribute::Address(b) => link.mac = Some(format_mac(&b)),
-                LinkAttribute::Controller(i) if i != 0 => link.master = Some(i),
-                LinkAttribute::LinkInfo(infos) => {
-                    for i in infos {
-                        if let LinkInfo::Kind(k) = i {
-                            link.kind = Some(k.to_string());
-                        }
-                    }
+        let attrs = payload.get(std::mem::size_of::<LinkMessageBuffer>()..)?;
+        for nla in NlasIterator::new(attrs) {
+            let nla = nla.ok()?;
+            let value = nla.value();
+            match nla.kind() {
+                libc::IFLA_IFNAME => link.name = parse_string(value).ok()?,
+                libc::IFLA_MTU => link.mtu = parse_u32(value).ok()?,
+                libc::IFLA_ADDRESS => link.mac = Some(format_mac(value)),
+                libc::IFLA_MASTER => link.master = parse_u32(value).ok().filter(|i| *i != 0),
+                libc::IFLA_LINKINFO => {
+                    link.kind = NlasIterator::new(value)
+                        .filter_map(|n| n.ok())
+                        .find(|n| n.kind() == libc::IFLA_INFO_KIND)
+                        .and_then(|n| parse_string(n.value()).ok());
                 }
                 _ => {}
             }
         }
-        link
+        Some(link)
     }
 }
 
 fn get_link(rtnl: &mut Rtnl, msg: LinkMessage, subject: &str) -> Result<Link> {
-    match rtnl.get(RouteNetlinkMessage::GetLink(msg), subject)? {
-        RouteNetlinkMessage::NewLink(m) => Ok(Link::from_message(m)),
-        _ => Err(Error::new(
-            format!("RTM_GETLINK {subject}: unexpected answer"),
-            libc::EPROTO,
-        )),
-    }
+    rtnl.get(RouteNetlinkMessage::GetLink(msg), subject, Link::parse)
 }
 
 fn skip_stats() -> LinkAttribute {
@@ -155,10 +166,7 @@ pub fn dump(rtnl: &mut Rtnl) -> Result<Vec<Link>> {
     rtnl.dump(
         &RouteNetlinkMessage::GetLink(msg),
         "(all links)",
-        |m| match m {
-            RouteNetlinkMessage::NewLink(m) => Some(Link::from_message(m)),
-            _ => None,
-        },
+        Link::parse,
     )
 }
 

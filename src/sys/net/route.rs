@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{Parseable, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -149,9 +149,11 @@ pub fn dump(rtnl: &mut Rtnl) -> Result<Vec<Route>> {
     rtnl.dump(
         &RouteNetlinkMessage::GetRoute(msg),
         "(main table)",
-        |m| match m {
-            RouteNetlinkMessage::NewRoute(m) => from_message(m),
-            _ => None,
+        |kind, payload| {
+            if kind != libc::RTM_NEWROUTE {
+                return None;
+            }
+            from_message(RouteMessage::parse(payload).ok()?)
         },
     )
 }

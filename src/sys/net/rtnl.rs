@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use netlink_packet_core::{
-    parse_string, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator, NLM_F_ACK,
-    NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    parse_string, DoneBuffer, ErrorBuffer, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload, NlasIterator, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
+use netlink_packet_core::{ErrorMessage, Parseable};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -82,37 +84,50 @@ impl Rtnl {
     pub fn ack(&mut self, msg: RouteNetlinkMessage, flags: u16, subject: &str) -> Result<()> {
         let name = request_name(&msg);
         let seq = self.send(msg, flags | NLM_F_ACK, name, subject)?;
-        self.receive(seq, name, subject, |_| Ok(false))?;
+        self.receive(seq, name, subject, |_, _| false)?;
         Ok(())
     }
 
-    /// Sends a request that the kernel answers with one message (`RTM_GETLINK` of one link).
-    pub fn get(&mut self, msg: RouteNetlinkMessage, subject: &str) -> Result<RouteNetlinkMessage> {
+    /// Sends a request that the kernel answers with one message (`RTM_GETLINK` of one link);
+    /// `parse` gets its type (`RTM_NEWLINK`) and the bytes after the netlink header.
+    pub fn get<T>(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        subject: &str,
+        parse: impl FnOnce(u16, &[u8]) -> Option<T>,
+    ) -> Result<T> {
         let name = request_name(&msg);
         let seq = self.send(msg, 0, name, subject)?;
+        let mut parse = Some(parse);
         let mut answer = None;
-        self.receive(seq, name, subject, |m| {
-            answer = Some(m);
-            Ok(true)
+        self.receive(seq, name, subject, |kind, payload| {
+            answer = parse.take().and_then(|p| p(kind, payload));
+            true
         })?;
-        answer.ok_or_else(|| Error::new(format!("{name} {subject}: no answer"), libc::EPROTO))
+        answer.ok_or_else(|| {
+            Error::new(
+                format!("{name} {subject}: unexpected answer"),
+                libc::EBADMSG,
+            )
+        })
     }
 
-    /// Sends a dump request (NLM_F_DUMP) and keeps what `pick` makes of each message; a dump
-    /// that the kernel marks inconsistent (changed while dumping) is started again.
+    /// Sends a dump request (NLM_F_DUMP) and keeps what `pick` makes of each message (its type
+    /// and the bytes after the netlink header); a dump that the kernel marks inconsistent
+    /// (changed while dumping) is started again.
     pub fn dump<T>(
         &mut self,
         msg: &RouteNetlinkMessage,
         subject: &str,
-        mut pick: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+        mut pick: impl FnMut(u16, &[u8]) -> Option<T>,
     ) -> Result<Vec<T>> {
         let name = request_name(msg);
         for _ in 0..DUMP_ATTEMPTS {
             let mut out = Vec::new();
             let seq = self.send(msg.clone(), NLM_F_DUMP, name, subject)?;
-            let interrupted = self.receive(seq, name, subject, |m| {
-                out.extend(pick(m));
-                Ok(false)
+            let interrupted = self.receive(seq, name, subject, |kind, payload| {
+                out.extend(pick(kind, payload));
+                false
             })?;
             if !interrupted {
                 return Ok(out);
@@ -149,16 +164,17 @@ impl Rtnl {
     }
 
     /// Reads answers to request `seq` until its ACK, NACK, end of dump, or until `each`, which
-    /// gets every other message of `seq`, says it has the answer; returns whether the kernel
-    /// flagged the dump as interrupted.
+    /// gets every other message of `seq` (type and payload), says it has the answer; returns
+    /// whether the kernel flagged the dump as interrupted.
     fn receive(
         &mut self,
         seq: u32,
         name: &str,
         subject: &str,
-        mut each: impl FnMut(RouteNetlinkMessage) -> Result<bool>,
+        mut each: impl FnMut(u16, &[u8]) -> bool,
     ) -> Result<bool> {
         let mut interrupted = false;
+        let bad = |what: String| Error::new(format!("{name} {subject}: {what}"), libc::EBADMSG);
         loop {
             self.buf.clear();
             let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
@@ -174,34 +190,41 @@ impl Rtnl {
             }
             let mut off = 0;
             while off < n {
-                let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..n])
-                    .map_err(|e| {
-                        Error::new(format!("{name} {subject}: bad answer: {e}"), libc::EBADMSG)
-                    })?;
-                let len = msg.header.length as usize;
-                if len == 0 {
-                    break;
-                }
+                let msg = NetlinkBuffer::new_checked(&self.buf[off..n])
+                    .map_err(|e| bad(format!("bad answer: {e}")))?;
+                let len = msg.length() as usize;
                 off += (len + 3) & !3;
-                if msg.header.sequence_number != seq {
+                if msg.sequence_number() != seq {
                     continue; // left over from an earlier, abandoned request
                 }
-                interrupted |= msg.header.flags & NLM_F_DUMP_INTR != 0;
-                let complete = match msg.payload {
-                    NetlinkPayload::InnerMessage(m) => each(m)?,
-                    NetlinkPayload::Done(done) if done.code < 0 => {
-                        return Err(nack(name, subject, -done.code, None));
+                interrupted |= msg.flags() & NLM_F_DUMP_INTR != 0;
+                let payload = msg.payload();
+                match msg.message_type() {
+                    NLMSG_ERROR => {
+                        let err = ErrorBuffer::new_checked(&payload)
+                            .and_then(|b| ErrorMessage::parse(&b))
+                            .map_err(|e| bad(format!("bad NLMSG_ERROR: {e}")))?;
+                        let code = err.raw_code();
+                        if code == 0 {
+                            return Ok(interrupted);
+                        }
+                        let text = kernel_message(msg.flags(), &err.header);
+                        return Err(nack(name, subject, -code, text));
                     }
-                    NetlinkPayload::Done(_) => true,
-                    NetlinkPayload::Error(err) if err.raw_code() != 0 => {
-                        let text = kernel_message(msg.header.flags, &err.header);
-                        return Err(nack(name, subject, -err.raw_code(), text));
+                    NLMSG_DONE => {
+                        let code = DoneBuffer::new_checked(&payload)
+                            .map(|d| d.code())
+                            .unwrap_or(0);
+                        if code < 0 {
+                            return Err(nack(name, subject, -code, None));
+                        }
+                        return Ok(interrupted);
                     }
-                    NetlinkPayload::Error(_) => true,
-                    _ => false,
-                };
-                if complete {
-                    return Ok(interrupted);
+                    kind => {
+                        if each(kind, payload) {
+                            return Ok(interrupted);
+                        }
+                    }
                 }
             }
         }
@@ -348,7 +371,11 @@ mod tests {
         msg.attributes
             .push(LinkAttribute::IfName("pyns-no-such0".into()));
         let e = rtnl
-            .get(RouteNetlinkMessage::GetLink(msg), "pyns-no-such0")
+            .get(
+                RouteNetlinkMessage::GetLink(msg),
+                "pyns-no-such0",
+                |_, _| Some(()),
+            )
             .unwrap_err();
         assert_eq!(e.errno, libc::ENODEV);
         assert!(e.op.starts_with("RTM_GETLINK pyns-no-such0"), "{}", e.op);
