@@ -29,6 +29,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::mount::mount_umount, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_parse, m)?)?;
+    m.add_class::<py::netinfo::Link>()?;
+    m.add_class::<py::netinfo::Addr>()?;
+    m.add_class::<py::netinfo::Route>()?;
     for f in [
         wrap_pyfunction!(py::net::net_link, m)?,
         wrap_pyfunction!(py::net::net_links, m)?,

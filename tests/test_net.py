@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import socket
 import subprocess
 import threading
@@ -46,6 +47,7 @@ def named(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
     mount namespace, so that not even /run/netns's own mount can outlive it."""
     names: list[str] = []
     with pyns.isolate(mnt=True):
+
         def make() -> str:
             name = f"pyns-t{os.getpid()}-{len(names)}"
             pyns.netns.add(name).close()
@@ -150,9 +152,7 @@ def test_what_pyns_sets_ip_reads(named: Callable[[], str]) -> None:
         if r.get("type", "unicast") == "unicast" and not r["dst"].startswith("fe80")
     }
     ours_routes = {
-        (r.dst, r.via, r.dev, r.metric)
-        for r in net.routes(netns=n)
-        if not r.dst.startswith("fe80")
+        (r.dst, r.via, r.dev, r.metric) for r in net.routes(netns=n) if not r.dst.startswith("fe80")
     }
     assert ours_routes >= {
         ("10.8.0.0/16", "10.7.0.254", "v1", 7),
@@ -238,6 +238,32 @@ def test_loopback_up_in_another_namespace(make_ns: NsFactory) -> None:
                 socket.create_connection(srv.getsockname(), timeout=5).close()
     finally:
         ns.close()
+
+
+def test_results_are_immutable_comparable_picklable_values(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    a, b = net.veth("p0", "p1", netns=ns)
+    assert repr(a) == (
+        f"Link(name='p0', index={a.index}, kind='veth', mac={a.mac!r}, mtu=1500, up=False, "
+        "master=None)"
+    )
+    assert eval(repr(a), {"Link": net.Link}) == a
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert len({a, b, net.link("p0", netns=ns)}) == 2
+    with pytest.raises(AttributeError):
+        a.name = "x"  # type: ignore[misc]
+    net.add_addr("p0", "10.0.0.1/24", netns=ns)
+    net.set_link("p0", up=True, netns=ns)
+    (addr,) = [x for x in net.addrs("p0", netns=ns) if x.family == "inet"]
+    assert eval(repr(addr), {"Addr": net.Addr}) == addr
+    assert pickle.loads(pickle.dumps(addr)) == addr
+    (route,) = [r for r in net.routes(netns=ns) if r.family == "inet"]
+    assert repr(route) == (
+        "Route(dst='10.0.0.0/24', via=None, dev='p0', metric=None, family='inet', "
+        "protocol='kernel', scope='link', type='unicast')"
+    )
+    assert eval(repr(route), {"Route": net.Route}) == route
+    assert pickle.loads(pickle.dumps(route)) == route
 
 
 # ---------------------------------------------------------------- addresses and routes
@@ -460,37 +486,70 @@ BAD_CALLS: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
     ("v6 prefix", lambda ns: net.add_addr("lo", "fd00::1/129", netns=ns), ValueError, "128"),
     ("cidr type", lambda ns: net.add_addr("lo", 42, netns=ns), TypeError, "cidr"),
     ("mac", lambda ns: net.set_link("lo", mac="02:00:00:00:00", netns=ns), ValueError, "MAC"),
-    ("mcast mac", lambda ns: net.set_link("lo", mac="01:00:5e:00:00:01", netns=ns), ValueError,
-     "multicast"),
+    (
+        "mcast mac",
+        lambda ns: net.set_link("lo", mac="01:00:5e:00:00:01", netns=ns),
+        ValueError,
+        "multicast",
+    ),
     ("mtu", lambda ns: net.set_link("lo", mtu=0, netns=ns), ValueError, "mtu"),
     ("mtu neg", lambda ns: net.set_link("lo", mtu=-5, netns=ns), ValueError, "mtu"),
-    ("both masters", lambda ns: net.set_link("lo", master="br", nomaster=True, netns=ns),
-     ValueError, "not both"),
+    (
+        "both masters",
+        lambda ns: net.set_link("lo", master="br", nomaster=True, netns=ns),
+        ValueError,
+        "not both",
+    ),
     ("long master", lambda ns: net.set_link("lo", master="m" * 20, netns=ns), ValueError, "15"),
-    ("host bits", lambda ns: net.add_route("10.0.0.1/8", dev="lo", netns=ns), ValueError,
-     "host bits"),
-    ("families", lambda ns: net.add_route("10.0.0.0/8", via="fd00::1", netns=ns), ValueError,
-     "IPv6"),
+    (
+        "host bits",
+        lambda ns: net.add_route("10.0.0.1/8", dev="lo", netns=ns),
+        ValueError,
+        "host bits",
+    ),
+    (
+        "families",
+        lambda ns: net.add_route("10.0.0.0/8", via="fd00::1", netns=ns),
+        ValueError,
+        "IPv6",
+    ),
     ("no via/dev", lambda ns: net.add_route("default", netns=ns), ValueError, "via="),
     ("dst", lambda ns: net.add_route("defualt", dev="lo", netns=ns), ValueError, "bad address"),
     ("gateway", lambda ns: net.add_route("default", via="gw", netns=ns), ValueError, "gateway"),
-    ("metric", lambda ns: net.add_route("default", dev="lo", metric=-1, netns=ns), ValueError,
-     "metric"),
+    (
+        "metric",
+        lambda ns: net.add_route("default", dev="lo", metric=-1, netns=ns),
+        ValueError,
+        "metric",
+    ),
     ("unknown link", lambda ns: net.link("nope0", netns=ns), LookupError, "no link named"),
     ("unknown set", lambda ns: net.set_link("nope0", up=True, netns=ns), LookupError, "nope0"),
-    ("unknown master", lambda ns: net.set_link("lo", master="nobr", netns=ns), LookupError,
-     "nobr"),
-    ("unknown rename", lambda ns: net.set_link("nope0", rename="x", netns=ns), LookupError,
-     "nope0"),
-    ("unknown addr link", lambda ns: net.add_addr("nope0", "10.0.0.1/8", netns=ns),
-     LookupError, "nope0"),
+    ("unknown master", lambda ns: net.set_link("lo", master="nobr", netns=ns), LookupError, "nobr"),
+    (
+        "unknown rename",
+        lambda ns: net.set_link("nope0", rename="x", netns=ns),
+        LookupError,
+        "nope0",
+    ),
+    (
+        "unknown addr link",
+        lambda ns: net.add_addr("nope0", "10.0.0.1/8", netns=ns),
+        LookupError,
+        "nope0",
+    ),
     ("unknown addrs link", lambda ns: net.addrs("nope0", netns=ns), LookupError, "nope0"),
-    ("unknown dev", lambda ns: net.add_route("default", dev="nope0", netns=ns), LookupError,
-     "nope0"),
+    (
+        "unknown dev",
+        lambda ns: net.add_route("default", dev="nope0", netns=ns),
+        LookupError,
+        "nope0",
+    ),
 ]
 
 
-@pytest.mark.parametrize("call,exc,match", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
+@pytest.mark.parametrize(
+    "call,exc,match", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
 def test_bad_input_changes_nothing(
     make_ns: NsFactory, call: Callable[[Any], object], exc: type[Exception], match: str
 ) -> None:

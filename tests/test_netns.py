@@ -34,9 +34,7 @@ def name(private_mounts: None) -> Iterator[str]:
 
 
 def ip_netns(*args: str) -> str:
-    return subprocess.run(
-        ["ip", "netns", *args], capture_output=True, text=True, check=True
-    ).stdout
+    return subprocess.run(["ip", "netns", *args], capture_output=True, text=True, check=True).stdout
 
 
 def listed_by_ip() -> set[str]:

@@ -11,6 +11,8 @@ the same handle are the fast path.
     pyns.net.add_addr("veth1", "10.1.1.1/24", netns=ns)
     pyns.net.set_link("veth1", up=True, netns=ns)
 
+Results are ``Link``, ``Addr`` and ``Route`` objects: immutable, comparable, picklable.
+
 Bad names, addresses and MACs raise ``ValueError`` before anything is sent; a link that does
 not exist raises ``LookupError``; the kernel's refusals raise the matching ``OSError`` subclass
 (``FileExistsError``, ``PermissionError``, ...) with ``.errno`` and a note naming the request,
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Optional, Union
 
 from . import _native
-from ._native import Namespace
+from ._native import Addr, Link, Namespace, Route
 
 __all__ = [
     "Addr",
@@ -51,82 +53,6 @@ NetnsLike = Union[None, Namespace, int, str, "os.PathLike[str]", Any]
 CidrLike = Union[str, ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 
-class Link(NamedTuple):
-    """A network interface as the kernel reports it (an immutable named tuple).
-
-    Attributes:
-        name: the interface name.
-        index: the interface index (unique within its namespace).
-        kind: ``"veth"``, ``"bridge"``, ...; None for ``lo`` and physical devices.
-        mac: the hardware address, ``"02:00:00:00:00:01"``.
-        mtu: the MTU in bytes.
-        up: administratively up (``IFF_UP``).
-        master: the name of the bridge it is attached to, or None.
-    """
-
-    name: str
-    index: int
-    kind: Optional[str]
-    mac: Optional[str]
-    mtu: int
-    up: bool
-    master: Optional[str]
-
-
-class Addr(NamedTuple):
-    """An IP address of an interface.
-
-    Attributes:
-        link: the interface's name.
-        index: the interface's index.
-        family: ``"inet"`` or ``"inet6"``.
-        address: the address, ``"10.1.1.1"``.
-        prefixlen: the prefix length, ``24``.
-        scope: ``"global"``, ``"link"``, ``"host"``, ...
-    """
-
-    link: str
-    index: int
-    family: str
-    address: str
-    prefixlen: int
-    scope: str
-
-    @property
-    def cidr(self) -> str:
-        """The address in CIDR form, ``"10.1.1.1/24"``."""
-        return f"{self.address}/{self.prefixlen}"
-
-    @property
-    def interface(self) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-        """The address as an ``ipaddress`` interface object."""
-        return ipaddress.ip_interface(self.cidr)
-
-
-class Route(NamedTuple):
-    """A route of the main routing table.
-
-    Attributes:
-        dst: ``"default"`` or the destination network, ``"10.2.0.0/16"``.
-        via: the gateway, or None for a directly connected network.
-        dev: the output interface's name, or None.
-        metric: the route's priority (``metric`` in ``ip route``), or None.
-        family: ``"inet"`` or ``"inet6"``.
-        protocol: who added it: ``"kernel"``, ``"boot"`` (``ip route add``, pyns), ``"static"``.
-        scope: ``"global"``, ``"link"``, ``"host"``.
-        type: ``"unicast"``, ``"blackhole"``, ``"unreachable"``, ...
-    """
-
-    dst: str
-    via: Optional[str]
-    dev: Optional[str]
-    metric: Optional[int]
-    family: str
-    protocol: str
-    scope: str
-    type: str
-
-
 def _cidr(cidr: CidrLike) -> str:
     if isinstance(cidr, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
         return str(cidr)
@@ -150,7 +76,7 @@ def link(name: str, *, netns: NetnsLike = None) -> Link:
         LookupError: there is no such link.
         OSError: the namespace cannot be opened or the request failed.
     """
-    return Link._make(_native.net_link(name, netns))
+    return _native.net_link(name, netns)
 
 
 def links(*, netns: NetnsLike = None) -> list[Link]:
@@ -165,7 +91,7 @@ def links(*, netns: NetnsLike = None) -> list[Link]:
     Raises:
         OSError: the namespace cannot be opened or the request failed.
     """
-    return list(map(Link._make, _native.net_links(netns)))
+    return _native.net_links(netns)
 
 
 def veth(
@@ -190,8 +116,7 @@ def veth(
         FileExistsError: a link of that name exists already.
         PermissionError: without CAP_NET_ADMIN over the namespaces involved.
     """
-    a, b = _native.net_veth(name, peer, peer_netns, netns)
-    return Link._make(a), Link._make(b)
+    return _native.net_veth(name, peer, peer_netns, netns)
 
 
 def bridge(name: str, *, netns: NetnsLike = None) -> Link:
@@ -209,7 +134,7 @@ def bridge(name: str, *, netns: NetnsLike = None) -> Link:
         FileExistsError: a link of that name exists already.
         PermissionError: without CAP_NET_ADMIN.
     """
-    return Link._make(_native.net_bridge(name, netns))
+    return _native.net_bridge(name, netns)
 
 
 def set_link(
@@ -318,7 +243,7 @@ def addrs(name: Optional[str] = None, *, netns: NetnsLike = None) -> list[Addr]:
         LookupError: there is no link ``name``.
         OSError: the namespace cannot be opened or the request failed.
     """
-    return list(map(Addr._make, _native.net_addrs(name, netns)))
+    return _native.net_addrs(name, netns)
 
 
 def add_route(
@@ -385,7 +310,7 @@ def routes(*, netns: NetnsLike = None) -> list[Route]:
     Raises:
         OSError: the namespace cannot be opened or the request failed.
     """
-    return list(map(Route._make, _native.net_routes(netns)))
+    return _native.net_routes(netns)
 
 
 def loopback_up(*, netns: NetnsLike = None) -> None:

@@ -6,6 +6,7 @@ pub mod lowlevel;
 pub mod mount;
 pub mod namespace;
 pub mod net;
+pub mod netinfo;
 
 /// A str as Python's `repr` shows it: `'box'`.
 pub fn quote(s: &str) -> String {

@@ -1,6 +1,6 @@
 //! The natives behind `pyns.net` and `pyns.netns`: arguments checked, the target network
-//! namespace resolved, rtnetlink requests made with the GIL released, results as tuples
-//! (python/pyns/net.py turns them into `Link`, `Addr` and `Route`).
+//! namespace resolved, rtnetlink requests made with the GIL released, results as `Link`,
+//! `Addr` and `Route` objects.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -12,38 +12,15 @@ use pyo3::types::{PyBool, PyString};
 
 use super::errors::{add_note, check_pid};
 use super::namespace::PyNamespace;
+use super::netinfo::{Addr, Link, Route};
 use super::quote;
 use crate::sys::error::{Error, Result};
-use crate::sys::net::addr::{self, scope_name, Cidr};
-use crate::sys::net::link::{self, Change, Link};
-use crate::sys::net::route::{self, protocol_name, type_name, Spec};
+use crate::sys::net::addr::{self, Cidr};
+use crate::sys::net::link::{self, Change};
+use crate::sys::net::route::{self, Spec};
 use crate::sys::net::rtnl::{Rtnl, RtnlCache};
 use crate::sys::net::{loopback_up_in, netns};
 use crate::sys::ns::{Kind, Namespace};
-
-/// `(name, index, kind, mac, mtu, up, master)`.
-type LinkTuple = (
-    String,
-    u32,
-    Option<String>,
-    Option<String>,
-    u32,
-    bool,
-    Option<String>,
-);
-/// `(link, index, family, address, prefixlen, scope)`.
-type AddrTuple = (String, u32, &'static str, String, u8, String);
-/// `(dst, via, dev, metric, family, protocol, scope, type)`.
-type RouteTuple = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<u32>,
-    &'static str,
-    String,
-    String,
-    String,
-);
 
 /// Where requests go: the calling thread's network namespace, a `Namespace` handle's (through
 /// its cached socket), or a namespace opened for this one call (pid, path or name).
@@ -166,28 +143,20 @@ fn no_link(py: Python<'_>, e: Error, name: &str) -> PyErr {
     })
 }
 
-/// The link as a tuple, with its master's name looked up.
-fn link_tuple(r: &mut Rtnl, l: Link) -> Result<LinkTuple> {
+/// The link named `name`, with its master's name looked up.
+fn get_link(r: &mut Rtnl, name: &str) -> Result<Link> {
+    let l = link::get(r, name)?;
     let master = match l.master {
         Some(i) => Some(link::get_by_index(r, i)?.name),
         None => None,
     };
-    Ok((l.name, l.index, l.kind, l.mac, l.mtu, l.up, master))
-}
-
-fn get_link(r: &mut Rtnl, name: &str) -> Result<LinkTuple> {
-    let l = link::get(r, name)?;
-    link_tuple(r, l)
+    Ok(Link::from_sys(l, master))
 }
 
 /// The link named `name`.
 #[pyfunction]
 #[pyo3(signature = (name, netns=None))]
-pub fn net_link(
-    py: Python<'_>,
-    name: &str,
-    netns: Option<&Bound<'_, PyAny>>,
-) -> PyResult<LinkTuple> {
+pub fn net_link(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Link> {
     valid_name("name", name)?;
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
@@ -198,7 +167,7 @@ pub fn net_link(
 /// Every link.
 #[pyfunction]
 #[pyo3(signature = (netns=None))]
-pub fn net_links(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<LinkTuple>> {
+pub fn net_links(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Link>> {
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     let links = py.detach(|| t.rtnl(link::dump))?;
@@ -207,7 +176,7 @@ pub fn net_links(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<V
         .into_iter()
         .map(|l| {
             let master = l.master.and_then(|i| names.get(&i).cloned());
-            (l.name, l.index, l.kind, l.mac, l.mtu, l.up, master)
+            Link::from_sys(l, master)
         })
         .collect())
 }
@@ -221,7 +190,7 @@ pub fn net_veth(
     peer: &str,
     peer_netns: Option<&Bound<'_, PyAny>>,
     netns: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(LinkTuple, LinkTuple)> {
+) -> PyResult<(Link, Link)> {
     valid_name("name", name)?;
     valid_name("peer", peer)?;
     let netns = Netns::resolve(netns, "netns")?;
@@ -247,11 +216,7 @@ pub fn net_veth(
 /// A bridge.
 #[pyfunction]
 #[pyo3(signature = (name, netns=None))]
-pub fn net_bridge(
-    py: Python<'_>,
-    name: &str,
-    netns: Option<&Bound<'_, PyAny>>,
-) -> PyResult<LinkTuple> {
+pub fn net_bridge(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Link> {
     valid_name("name", name)?;
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
@@ -419,7 +384,7 @@ pub fn net_addrs(
     py: Python<'_>,
     name: Option<&str>,
     netns: Option<&Bound<'_, PyAny>>,
-) -> PyResult<Vec<AddrTuple>> {
+) -> PyResult<Vec<Addr>> {
     if let Some(n) = name {
         valid_name("name", n)?;
     }
@@ -444,19 +409,7 @@ pub fn net_addrs(
         .into_iter()
         .map(|a| {
             let link = names.get(&a.index).cloned().unwrap_or_default();
-            let family = if a.cidr.version() == 4 {
-                "inet"
-            } else {
-                "inet6"
-            };
-            (
-                link,
-                a.index,
-                family,
-                a.cidr.addr.to_string(),
-                a.cidr.prefix,
-                scope_name(a.scope),
-            )
+            Addr::from_sys(a, link)
         })
         .collect())
 }
@@ -547,7 +500,7 @@ pub fn net_del_route(
 /// The routes of the main table.
 #[pyfunction]
 #[pyo3(signature = (netns=None))]
-pub fn net_routes(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<RouteTuple>> {
+pub fn net_routes(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Route>> {
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     let (links, routes) = py.detach(|| t.rtnl(|r| Ok((link::dump(r)?, route::dump(r)?))))?;
@@ -555,17 +508,8 @@ pub fn net_routes(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<
     Ok(routes
         .into_iter()
         .map(|r| {
-            (
-                r.dst
-                    .map_or_else(|| "default".to_owned(), |d| d.to_string()),
-                r.via.map(|v| v.to_string()),
-                r.oif.and_then(|i| names.get(&i).cloned()),
-                r.metric,
-                if r.version == 4 { "inet" } else { "inet6" },
-                protocol_name(r.protocol),
-                scope_name(r.scope),
-                type_name(r.kind),
-            )
+            let dev = r.oif.and_then(|i| names.get(&i).cloned());
+            Route::from_sys(r, dev)
         })
         .collect())
 }
