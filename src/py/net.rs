@@ -273,9 +273,8 @@ pub fn net_set_link(
     if moving || rename.is_some() {
         let index = match rename {
             Some(_) => Some(
-                py.detach(|| t.rtnl(|r| link::get(r, name)))
-                    .map_err(|e| no_link(py, e, name))?
-                    .index,
+                py.detach(|| t.rtnl(|r| link::index(r, name)))
+                    .map_err(|e| no_link(py, e, name))?,
             ),
             None => None,
         };
@@ -293,9 +292,8 @@ pub fn net_set_link(
     }
     let master_index = match master {
         Some(m) => Some(
-            py.detach(|| here.rtnl(|r| link::get(r, m)))
-                .map_err(|e| no_link(py, e, m))?
-                .index,
+            py.detach(|| here.rtnl(|r| link::index(r, m)))
+                .map_err(|e| no_link(py, e, m))?,
         ),
         None if nomaster => Some(0),
         None => None,
@@ -345,7 +343,7 @@ pub fn net_add_addr(
     let t = netns.target()?;
     py.detach(|| {
         t.rtnl(|r| {
-            let index = link::get(r, name)?.index;
+            let index = link::index(r, name)?;
             addr::add(r, index, name, &cidr)
         })
     })
@@ -366,9 +364,8 @@ pub fn net_del_addr(
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     let index = py
-        .detach(|| t.rtnl(|r| link::get(r, name)))
-        .map_err(|e| no_link(py, e, name))?
-        .index;
+        .detach(|| t.rtnl(|r| link::index(r, name)))
+        .map_err(|e| no_link(py, e, name))?;
     py.detach(|| t.rtnl(|r| addr::delete(r, index, name, &cidr)))
         .map_err(|e| {
             not_found(py, e, libc::EADDRNOTAVAIL, || {
@@ -394,7 +391,7 @@ pub fn net_addrs(
         .detach(|| {
             t.rtnl(|r| {
                 let names: HashMap<u32, String> = match name {
-                    Some(n) => [(link::get(r, n)?.index, n.to_owned())].into(),
+                    Some(n) => [(link::index(r, n)?, n.to_owned())].into(),
                     None => link::dump(r)?
                         .into_iter()
                         .map(|l| (l.index, l.name))
@@ -443,9 +440,8 @@ fn u32_arg(what: &str, value: i64, min: u32) -> PyResult<u32> {
 fn with_oif(t: Target<'_>, py: Python<'_>, mut spec: Spec, dev: Option<&str>) -> PyResult<Spec> {
     if let Some(d) = dev {
         let index = py
-            .detach(|| t.rtnl(|r| link::get(r, d)))
-            .map_err(|e| no_link(py, e, d))?
-            .index;
+            .detach(|| t.rtnl(|r| link::index(r, d)))
+            .map_err(|e| no_link(py, e, d))?;
         spec.oif = Some(index);
     }
     Ok(spec)

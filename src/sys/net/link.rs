@@ -1,6 +1,6 @@
 //! Network interfaces by rtnetlink(7): look up, list, create (veth, bridge), change, delete.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{parse_string, parse_u32, NlasIterator, NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
@@ -149,6 +149,29 @@ pub fn get(rtnl: &mut Rtnl, name: &str) -> Result<Link> {
     msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
     msg.attributes.push(skip_stats());
     get_link(rtnl, msg, name)
+}
+
+/// The interface index of the link `name` in the socket's namespace, as if_nametoindex(3)
+/// finds it (ioctl SIOCGIFINDEX, netdevice(7), on the netlink socket itself): a name lookup
+/// without the full RTM_GETLINK answer. ENODEV if there is none.
+pub fn index(rtnl: &Rtnl, name: &str) -> Result<u32> {
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= req.ifr_name.len() || name.contains('\0') {
+        return Err(Error::new(format!("SIOCGIFINDEX {name}"), libc::ENODEV));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq naming the link (NUL-terminated: the name is shorter than
+    // ifr_name and the rest is zero); the kernel fills in ifr_ifindex.
+    let r = unsafe { libc::ioctl(rtnl.as_fd().as_raw_fd(), libc::SIOCGIFINDEX, &mut req) };
+    if r < 0 {
+        return Err(Error::last(format!("SIOCGIFINDEX {name}")).needs("CAP_NET_ADMIN"));
+    }
+    // SAFETY: SIOCGIFINDEX set the `ifru_ifindex` member of the union.
+    let index = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(index).map_err(|_| Error::new(format!("SIOCGIFINDEX {name}"), libc::EPROTO))
 }
 
 /// The link with interface index `index` (RTM_GETLINK); ENODEV if there is none.
@@ -316,6 +339,8 @@ mod tests {
         assert_eq!(lo.kind, None);
         assert_eq!(lo.mac.as_deref(), Some("00:00:00:00:00:00"));
         assert_eq!(get_by_index(&mut rtnl, 1).unwrap(), lo);
+        assert_eq!(index(&rtnl, "lo").unwrap(), 1);
+        assert_eq!(index(&rtnl, "pyns-nope0").unwrap_err().errno, libc::ENODEV);
         assert!(dump(&mut rtnl).unwrap().contains(&lo));
     }
 }

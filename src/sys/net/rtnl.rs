@@ -2,7 +2,8 @@
 //! by an ACK, a NACK (errno) or a multipart dump, and a bounded cache of sockets per namespace.
 
 use std::borrow::Cow;
-use std::os::fd::BorrowedFd;
+use std::cell::RefCell;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -22,6 +23,12 @@ use crate::sys::thread::ThreadGuard;
 /// Receive buffer: the kernel fills dump datagrams up to 32 KiB, so 64 KiB always suffices.
 const RECV_BUF: usize = 64 * 1024;
 
+thread_local! {
+    /// One receive buffer per thread, shared by every socket (a thread's requests take turns),
+    /// so that a cached socket costs a few bytes besides its fd.
+    static RECV: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// How often a dump that the kernel marked inconsistent (NLM_F_DUMP_INTR) is retried.
 const DUMP_ATTEMPTS: usize = 5;
 
@@ -39,7 +46,6 @@ static CACHED: AtomicUsize = AtomicUsize::new(0);
 pub struct Rtnl {
     sock: Socket,
     seq: u32,
-    buf: Vec<u8>,
     pid: libc::pid_t,
     counted: bool,
 }
@@ -63,7 +69,6 @@ impl Rtnl {
         Ok(Rtnl {
             sock,
             seq: 0,
-            buf: Vec::with_capacity(RECV_BUF),
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
             counted: false,
@@ -173,16 +178,35 @@ impl Rtnl {
         subject: &str,
         mut each: impl FnMut(u16, &[u8]) -> bool,
     ) -> Result<bool> {
+        RECV.with(|cell| {
+            let mut buf = cell.try_borrow_mut().map_err(|_| {
+                Error::condition("a netlink answer was read while another one was being read")
+            })?;
+            if buf.capacity() < RECV_BUF {
+                buf.reserve_exact(RECV_BUF);
+            }
+            self.receive_into(&mut buf, seq, name, subject, &mut each)
+        })
+    }
+
+    fn receive_into(
+        &self,
+        buf: &mut Vec<u8>,
+        seq: u32,
+        name: &str,
+        subject: &str,
+        each: &mut impl FnMut(u16, &[u8]) -> bool,
+    ) -> Result<bool> {
         let mut interrupted = false;
         let bad = |what: String| Error::new(format!("{name} {subject}: {what}"), libc::EBADMSG);
         loop {
-            self.buf.clear();
-            let n = match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
+            buf.clear();
+            let n = match self.sock.recv(buf, libc::MSG_TRUNC) {
                 Ok(n) => n,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(e) => return Err(io_error(format!("recv answer to {name} {subject}"), e)),
             };
-            if n > self.buf.len() {
+            if n > buf.len() {
                 return Err(Error::new(
                     format!("{name} {subject}: an answer of {n} bytes did not fit"),
                     libc::EMSGSIZE,
@@ -190,7 +214,7 @@ impl Rtnl {
             }
             let mut off = 0;
             while off < n {
-                let msg = NetlinkBuffer::new_checked(&self.buf[off..n])
+                let msg = NetlinkBuffer::new_checked(&buf[off..n])
                     .map_err(|e| bad(format!("bad answer: {e}")))?;
                 let len = msg.length() as usize;
                 off += (len + 3) & !3;
@@ -228,6 +252,12 @@ impl Rtnl {
                 }
             }
         }
+    }
+}
+
+impl AsFd for Rtnl {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
     }
 }
 
