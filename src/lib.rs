@@ -35,5 +35,28 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::mount::mount_umount, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_table, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_parse, m)?)?;
+    m.add_class::<py::netinfo::Link>()?;
+    m.add_class::<py::netinfo::Addr>()?;
+    m.add_class::<py::netinfo::Route>()?;
+    for f in [
+        wrap_pyfunction!(py::net::net_link, m)?,
+        wrap_pyfunction!(py::net::net_links, m)?,
+        wrap_pyfunction!(py::net::net_veth, m)?,
+        wrap_pyfunction!(py::net::net_bridge, m)?,
+        wrap_pyfunction!(py::net::net_set_link, m)?,
+        wrap_pyfunction!(py::net::net_delete_link, m)?,
+        wrap_pyfunction!(py::net::net_add_addr, m)?,
+        wrap_pyfunction!(py::net::net_del_addr, m)?,
+        wrap_pyfunction!(py::net::net_addrs, m)?,
+        wrap_pyfunction!(py::net::net_add_route, m)?,
+        wrap_pyfunction!(py::net::net_del_route, m)?,
+        wrap_pyfunction!(py::net::net_routes, m)?,
+        wrap_pyfunction!(py::net::net_loopback_up, m)?,
+        wrap_pyfunction!(py::net::netns_add, m)?,
+        wrap_pyfunction!(py::net::netns_remove, m)?,
+        wrap_pyfunction!(py::net::netns_path, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     Ok(())
 }

@@ -25,7 +25,7 @@ from ._native import (
     setns,
     unshare,
 )
-from . import mount
+from . import mount, net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
@@ -57,6 +57,8 @@ __all__ = [
     "isolate",
     "mount",
     "namespaces",
+    "net",
+    "netns",
     "run",
     "setns",
     "spawn",

@@ -41,9 +41,7 @@ def namespaces(pid: int | None = None) -> dict[str, Namespace]:
 
 
 def _netns_path(name: str) -> str:
-    if not name or name in (".", ".."):
-        raise ValueError(f"bad network namespace name {name!r}")
-    return os.path.join("/run/netns", name)
+    return os.fspath(_native.netns_path(name))
 
 
 def _resolve(target: Target, kinds: list[str]) -> list[Namespace]:

@@ -6,6 +6,8 @@ pub mod isolate;
 pub mod lowlevel;
 pub mod mount;
 pub mod namespace;
+pub mod net;
+pub mod netinfo;
 pub mod spawn;
 
 /// A str as Python's `repr` shows it: `'box'`.

@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::{check_pid, parse_kind, pyns_error};
+use crate::sys::net::rtnl::RtnlCache;
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
 
@@ -19,6 +20,8 @@ pub struct PyNamespace {
     kind: Kind,
     dev: u64,
     ino: u64,
+    /// pyns.net's NETLINK_ROUTE socket inside this (network) namespace, closed with it.
+    rtnl: RtnlCache,
 }
 
 impl PyNamespace {
@@ -28,7 +31,12 @@ impl PyNamespace {
             dev: ns.dev(),
             ino: ns.inode(),
             ns: Some(ns),
+            rtnl: RtnlCache::new(),
         }
+    }
+
+    pub fn rtnl(&self) -> &RtnlCache {
+        &self.rtnl
     }
 
     pub fn kind_of(&self) -> Kind {
@@ -97,6 +105,7 @@ impl PyNamespace {
 
     /// Closes the fd; the namespace lives on while anything else holds it.
     fn close(&mut self) {
+        self.rtnl.clear();
         self.ns = None;
     }
 

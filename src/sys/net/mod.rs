@@ -1,8 +1,29 @@
-//! Networking of the calling thread's network namespace.
+//! Networking: rtnetlink (links, addresses, routes) in any network namespace, named network
+//! namespaces, and `lo`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+pub mod addr;
+pub mod link;
+pub mod netns;
+pub mod route;
+pub mod rtnl;
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::error::{check, Error, Result};
+use super::ns::Kind;
+use super::thread::ThreadGuard;
+
+/// Brings `lo` up in the network namespace `netns` (setns(2) there and back) or, with None,
+/// in the calling thread's.
+pub fn loopback_up_in(netns: Option<BorrowedFd<'_>>) -> Result<()> {
+    let Some(fd) = netns else {
+        return loopback_up();
+    };
+    let mut guard = ThreadGuard::join(&[(Kind::Net, fd)])?;
+    let r = loopback_up();
+    guard.restore()?;
+    r
+}
 
 /// Brings the loopback interface up (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS, netdevice(7)): a new
 /// network namespace starts with `lo` down.

@@ -1,0 +1,326 @@
+"""Networking by netlink: links, veth pairs, bridges, addresses and routes, in any namespace.
+
+Every function takes ``netns=``: a ``pyns.Namespace``, a pid (or a process object with a
+``.pid``), an nsfs path, or an iproute2 name (``"blue"`` is ``/run/netns/blue``); the default is
+the calling thread's network namespace. The request is made through a NETLINK_ROUTE socket
+opened inside that namespace, so the calling thread never moves and no ``ip`` process runs.
+A ``Namespace`` handle keeps its socket open until the handle is closed, so repeated calls with
+the same handle are the fast path.
+
+    a, b = pyns.net.veth("veth0", "veth1", peer_netns=ns)
+    pyns.net.add_addr("veth1", "10.1.1.1/24", netns=ns)
+    pyns.net.set_link("veth1", up=True, netns=ns)
+
+Results are ``Link``, ``Addr`` and ``Route`` objects: immutable, comparable, picklable.
+
+Bad names, addresses and MACs raise ``ValueError`` before anything is sent; a link that does
+not exist raises ``LookupError``; the kernel's refusals raise the matching ``OSError`` subclass
+(``FileExistsError``, ``PermissionError``, ...) with ``.errno`` and a note naming the request,
+such as ``RTM_NEWLINK veth0``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any, Optional, Union
+
+from . import _native
+from ._native import Addr, Link, Namespace, Route
+
+__all__ = [
+    "Addr",
+    "Link",
+    "Route",
+    "add_addr",
+    "add_route",
+    "addrs",
+    "bridge",
+    "del_addr",
+    "del_route",
+    "delete_link",
+    "link",
+    "links",
+    "loopback_up",
+    "routes",
+    "set_link",
+    "veth",
+]
+
+#: What ``netns=`` accepts.
+NetnsLike = Union[None, Namespace, int, str, "os.PathLike[str]", Any]
+#: An address in CIDR form, as a str or an ``ipaddress`` interface.
+CidrLike = Union[str, ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+
+def _cidr(cidr: CidrLike) -> str:
+    if isinstance(cidr, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)):
+        return str(cidr)
+    if not isinstance(cidr, str):
+        raise TypeError(f"cidr must be a str like '10.1.1.1/24', not {type(cidr).__name__}")
+    return cidr
+
+
+def link(name: str, *, netns: NetnsLike = None) -> Link:
+    """Looks up one link by name (``RTM_GETLINK``).
+
+    Args:
+        name: the interface name.
+        netns: where to look (see the module docstring); default: the calling thread's.
+
+    Returns:
+        The ``Link``.
+
+    Raises:
+        ValueError: a name that no interface can have (more than 15 bytes, ``/``, ...).
+        LookupError: there is no such link.
+        OSError: the namespace cannot be opened or the request failed.
+    """
+    return _native.net_link(name, netns)
+
+
+def links(*, netns: NetnsLike = None) -> list[Link]:
+    """Lists every link of a network namespace (an ``RTM_GETLINK`` dump), in index order.
+
+    Args:
+        netns: where to look; default: the calling thread's network namespace.
+
+    Returns:
+        A list of ``Link``.
+
+    Raises:
+        OSError: the namespace cannot be opened or the request failed.
+    """
+    return _native.net_links(netns)
+
+
+def veth(
+    name: str, peer: str, *, peer_netns: NetnsLike = None, netns: NetnsLike = None
+) -> tuple[Link, Link]:
+    """Creates a veth pair; the peer end is born directly inside ``peer_netns``.
+
+    Creating the peer in its namespace (``IFLA_NET_NS_FD``) avoids moving it afterwards, which
+    costs the kernel 15-20 ms. Both ends start down.
+
+    Args:
+        name: the name of the first end, created in ``netns``.
+        peer: the name of the other end.
+        peer_netns: where the peer is created; default: the same namespace as ``name``.
+        netns: where the first end is created; default: the calling thread's.
+
+    Returns:
+        ``(first, peer)`` as ``Link`` objects, each read back from its namespace.
+
+    Raises:
+        ValueError: a bad interface name, or the same name twice in one namespace.
+        FileExistsError: a link of that name exists already.
+        PermissionError: without CAP_NET_ADMIN over the namespaces involved.
+    """
+    return _native.net_veth(name, peer, peer_netns, netns)
+
+
+def bridge(name: str, *, netns: NetnsLike = None) -> Link:
+    """Creates a bridge (down, no ports); attach links with ``set_link(..., master=name)``.
+
+    Args:
+        name: the bridge's name.
+        netns: where to create it; default: the calling thread's network namespace.
+
+    Returns:
+        The new ``Link``.
+
+    Raises:
+        ValueError: a bad interface name.
+        FileExistsError: a link of that name exists already.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    return _native.net_bridge(name, netns)
+
+
+def set_link(
+    name: str,
+    *,
+    up: Optional[bool] = None,
+    mtu: Optional[int] = None,
+    mac: Optional[str] = None,
+    master: Optional[str] = None,
+    nomaster: bool = False,
+    move_to: NetnsLike = None,
+    rename: Optional[str] = None,
+    netns: NetnsLike = None,
+) -> None:
+    """Changes a link, like ``ip link set``; unset arguments leave a property as it is.
+
+    With ``move_to`` the link is moved first (and renamed on the way when ``rename`` is given);
+    the other changes then apply in the namespace it moved to (moving brings a link down).
+
+    Args:
+        name: the link to change.
+        up: bring it up (True) or down (False).
+        mtu: the new MTU.
+        mac: the new hardware address, ``"02:00:00:00:00:01"``.
+        master: attach it to this bridge (a link in the same namespace).
+        nomaster: detach it from its bridge.
+        move_to: move it to this network namespace (same forms as ``netns``).
+        rename: the new name.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name or MAC, a zero MTU, or both ``master`` and ``nomaster``.
+        LookupError: no link ``name`` (or no ``master``).
+        OSError: the kernel refused the change (e.g. ``EINVAL`` for an MTU out of range).
+    """
+    _native.net_set_link(name, netns, up, mtu, mac, master, nomaster, move_to, rename)
+
+
+def delete_link(name: str, *, netns: NetnsLike = None) -> None:
+    """Deletes a link (``RTM_DELLINK``); deleting one end of a veth deletes both.
+
+    Deleting a veth costs the kernel 15-20 ms; when a whole namespace goes away, dropping it
+    (closing the last handle) removes its links at no cost to the caller.
+
+    Args:
+        name: the link to delete.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad interface name.
+        LookupError: there is no such link.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_delete_link(name, netns)
+
+
+def add_addr(name: str, cidr: CidrLike, *, netns: NetnsLike = None) -> None:
+    """Adds an IPv4 or IPv6 address to a link, like ``ip addr add``.
+
+    IPv6 addresses are added without duplicate address detection (``IFA_F_NODAD``), so they
+    can be used at once.
+
+    Args:
+        name: the link.
+        cidr: ``"10.1.1.1/24"`` or ``"fd00::1/64"`` (or an ``ipaddress`` interface); without a
+            prefix length the address is a host address (/32, /128).
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name or address.
+        LookupError: there is no such link.
+        FileExistsError: the link has this address already.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_add_addr(name, _cidr(cidr), netns)
+
+
+def del_addr(name: str, cidr: CidrLike, *, netns: NetnsLike = None) -> None:
+    """Removes an address from a link, like ``ip addr del``.
+
+    Args:
+        name: the link.
+        cidr: the address with its prefix length, as it was added.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name or address.
+        LookupError: there is no such link, or it does not have this address.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_del_addr(name, _cidr(cidr), netns)
+
+
+def addrs(name: Optional[str] = None, *, netns: NetnsLike = None) -> list[Addr]:
+    """Lists IP addresses (IPv4 and IPv6), of one link or of all.
+
+    Args:
+        name: only this link's addresses; default: every link's.
+        netns: where to look; default: the calling thread's network namespace.
+
+    Returns:
+        A list of ``Addr``.
+
+    Raises:
+        ValueError: a bad interface name.
+        LookupError: there is no link ``name``.
+        OSError: the namespace cannot be opened or the request failed.
+    """
+    return _native.net_addrs(name, netns)
+
+
+def add_route(
+    dst: str,
+    *,
+    via: Optional[str] = None,
+    dev: Optional[str] = None,
+    metric: Optional[int] = None,
+    netns: NetnsLike = None,
+) -> None:
+    """Adds a route to the main table, like ``ip route add``.
+
+    Args:
+        dst: ``"default"`` or a network, ``"10.2.0.0/16"`` (host bits must be zero),
+            IPv4 or IPv6.
+        via: the gateway's address (same IP version as ``dst``).
+        dev: the output link; at least one of ``via`` and ``dev`` is needed.
+        metric: the route's priority.
+        netns: where; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad destination or gateway, mixed IP versions, or neither via nor dev.
+        LookupError: there is no link ``dev``.
+        FileExistsError: the route exists already.
+        OSError: the kernel refused it (``ENETUNREACH`` for a gateway on no connected network).
+    """
+    _native.net_add_route(dst, via, dev, metric, netns)
+
+
+def del_route(
+    dst: str,
+    *,
+    via: Optional[str] = None,
+    dev: Optional[str] = None,
+    metric: Optional[int] = None,
+    netns: NetnsLike = None,
+) -> None:
+    """Deletes a route from the main table, like ``ip route del``.
+
+    Args:
+        dst: ``"default"`` or the destination network.
+        via: only a route through this gateway.
+        dev: only a route through this link.
+        metric: only a route with this priority.
+        netns: where; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad destination or gateway.
+        LookupError: no link ``dev``, or no such route.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_del_route(dst, via, dev, metric, netns)
+
+
+def routes(*, netns: NetnsLike = None) -> list[Route]:
+    """Lists the main routing table, IPv4 and IPv6 (what ``ip route`` and ``ip -6 route`` show).
+
+    Args:
+        netns: where; default: the calling thread's network namespace.
+
+    Returns:
+        A list of ``Route``.
+
+    Raises:
+        OSError: the namespace cannot be opened or the request failed.
+    """
+    return _native.net_routes(netns)
+
+
+def loopback_up(*, netns: NetnsLike = None) -> None:
+    """Brings ``lo`` up (a new network namespace starts with it down).
+
+    Args:
+        netns: where; default: the calling thread's network namespace.
+
+    Raises:
+        PermissionError: without CAP_NET_ADMIN (or, for another namespace, CAP_SYS_ADMIN to
+            enter it).
+    """
+    _native.net_loopback_up(netns)

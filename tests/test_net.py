@@ -1,0 +1,706 @@
+"""pyns.net: links, veth, bridges, addresses and routes by netlink, in namespaces the tests make.
+
+Nothing here configures the host's root network namespace: every link, address and route
+lives in a namespace made by the test, and goes away with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Callable
+
+import pytest
+
+import pyns
+from pyns import net
+
+NsFactory = Callable[[], pyns.Namespace]
+
+
+@pytest.fixture
+def make_ns() -> Iterator[NsFactory]:
+    """`make_ns()` returns a handle on a new, anonymous network namespace (lo up); all are
+    dropped (and with them their links) at the end of the test."""
+    made: list[pyns.Namespace] = []
+
+    def make() -> pyns.Namespace:
+        with pyns.isolate(net=True) as iso:
+            ns = iso.namespaces["net"]
+        made.append(ns)
+        return ns
+
+    yield make
+    for ns in made:
+        ns.close()
+
+
+@pytest.fixture
+def named(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    """`named()` returns the name of a new netns under /run/netns. The test runs in a private
+    mount namespace, so that not even /run/netns's own mount can outlive it."""
+    names: list[str] = []
+    with pyns.isolate(mnt=True):
+
+        def make() -> str:
+            name = f"pyns-t{os.getpid()}-{len(names)}"
+            pyns.netns.add(name).close()
+            names.append(name)
+            return name
+
+        try:
+            yield make
+        finally:
+            for name in names:
+                pyns.netns.remove(name)
+
+
+def ip(*args: str, ns: str | None = None) -> Any:
+    """`ip -j ARGS` (in named netns `ns`), parsed."""
+    argv = ["ip", *(["-n", ns] if ns else []), "-j", *args]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def ip_do(*args: str, ns: str) -> None:
+    subprocess.run(["ip", "-n", ns, *args], check=True, capture_output=True)
+
+
+def names(netns: Any) -> set[str]:
+    return {link.name for link in net.links(netns=netns)}
+
+
+def root_links() -> set[str]:
+    return {link.name for link in net.links()}
+
+
+# ---------------------------------------------------------------- links
+
+
+def test_veth_peer_is_born_in_its_namespace(make_ns: NsFactory) -> None:
+    before = root_links()
+    a, b = make_ns(), make_ns()
+    va, vb = net.veth("va", "vb", netns=a, peer_netns=b)
+    assert (va.name, va.kind, va.up, vb.name, vb.kind) == ("va", "veth", False, "vb", "veth")
+    assert names(a) == {"lo", "va"}
+    assert names(b) == {"lo", "vb"}
+    assert net.link("vb", netns=b) == vb
+    assert root_links() == before
+
+
+def test_peer_defaults_to_the_same_namespace(make_ns: NsFactory) -> None:
+    a = make_ns()
+    net.veth("x0", "x1", netns=a)
+    assert names(a) == {"lo", "x0", "x1"}
+
+
+def test_what_pyns_sets_ip_reads(named: Callable[[], str]) -> None:
+    n = named()
+    net.veth("v0", "v1", netns=n)
+    net.bridge("br0", netns=n)
+    net.set_link("v0", up=True, mtu=1400, mac="02:00:00:00:00:0a", master="br0", netns=n)
+    net.set_link("br0", up=True, netns=n)
+    net.add_addr("v1", "10.7.0.1/24", netns=n)
+    net.add_addr("v1", "fd07::1/64", netns=n)
+    net.set_link("v1", up=True, netns=n)
+    net.add_route("10.8.0.0/16", via="10.7.0.254", metric=7, netns=n)
+    net.add_route("fd08::/64", via="fd07::fe", netns=n)
+    net.add_route("default", dev="v1", netns=n)
+
+    by_name = {d["ifname"]: d for d in ip("-d", "link", "show", ns=n)}
+    for link in net.links(netns=n):
+        d = by_name[link.name]
+        assert d["ifindex"] == link.index
+        assert d["mtu"] == link.mtu
+        assert d["address"] == link.mac
+        assert ("UP" in d["flags"]) == link.up
+        assert d.get("master") == link.master
+        assert d.get("linkinfo", {}).get("info_kind") == link.kind
+    assert set(by_name) == names(n)
+    v0 = by_name["v0"]
+    assert (v0["mtu"], v0["address"], v0["master"]) == (1400, "02:00:00:00:00:0a", "br0")
+
+    # Link-local IPv6 addresses and routes come and go with carrier events: leave them out.
+    theirs = {
+        (d["ifname"], a["family"], a["local"], a["prefixlen"], a["scope"])
+        for d in ip("addr", "show", ns=n)
+        for a in d["addr_info"]
+        if a["scope"] != "link"
+    }
+    ours = {
+        (a.link, a.family, a.address, a.prefixlen, a.scope)
+        for a in net.addrs(netns=n)
+        if a.scope != "link"
+    }
+    assert ours == theirs
+    assert ("v1", "inet6", "fd07::1", 64, "global") in ours
+    v6 = [a for d in ip("-6", "addr", "show", "dev", "v1", ns=n) for a in d["addr_info"]]
+    fd07 = next(a for a in v6 if a["local"] == "fd07::1")
+    assert not fd07.get("tentative"), "the IPv6 address waits for DAD"
+    assert fd07.get("nodad") is True
+
+    theirs_routes = {
+        (r["dst"], r.get("gateway"), r.get("dev"), r.get("metric"))
+        for fam in ("-4", "-6")
+        for r in ip(fam, "route", "show", "table", "main", ns=n)
+        if r.get("type", "unicast") == "unicast" and not r["dst"].startswith("fe80")
+    }
+    ours_routes = {
+        (r.dst, r.via, r.dev, r.metric) for r in net.routes(netns=n) if not r.dst.startswith("fe80")
+    }
+    assert ours_routes >= {
+        ("10.8.0.0/16", "10.7.0.254", "v1", 7),
+        ("default", None, "v1", None),
+        ("10.7.0.0/24", None, "v1", None),
+    }
+    assert ours_routes == theirs_routes
+    route = next(r for r in net.routes(netns=n) if r.dst == "10.8.0.0/16")
+    assert (route.protocol, route.scope, route.type, route.family) == (
+        "boot",
+        "global",
+        "unicast",
+        "inet",
+    )
+
+
+def test_what_ip_sets_pyns_reads(named: Callable[[], str]) -> None:
+    n = named()
+    ip_do("link", "add", "e0", "type", "veth", "peer", "name", "e1", ns=n)
+    ip_do("link", "set", "e0", "mtu", "1280", "address", "02:00:00:00:01:01", "up", ns=n)
+    ip_do("addr", "add", "10.9.0.1/24", "dev", "e0", ns=n)
+    ip_do("addr", "add", "fd09::1/64", "dev", "e0", "nodad", ns=n)
+    ip_do("route", "add", "10.10.0.0/16", "via", "10.9.0.2", "metric", "5", ns=n)
+    e0 = net.link("e0", netns=n)
+    assert (e0.kind, e0.mtu, e0.mac, e0.up) == ("veth", 1280, "02:00:00:00:01:01", True)
+    assert net.link("e1", netns=n).up is False
+    cidrs = {a.cidr for a in net.addrs("e0", netns=n)}
+    assert {"10.9.0.1/24", "fd09::1/64"} <= cidrs
+    r = next(r for r in net.routes(netns=n) if r.dst == "10.10.0.0/16")
+    assert (r.via, r.dev, r.metric, r.protocol) == ("10.9.0.2", "e0", 5, "boot")
+
+
+def test_set_link_changes(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    net.veth("c0", "c1", netns=ns)
+    br = net.bridge("br1", netns=ns)
+    assert (br.kind, br.up) == ("bridge", False)
+    net.set_link("c0", up=True, mtu=9000, mac="02:aa:bb:cc:dd:ee", master="br1", netns=ns)
+    c0 = net.link("c0", netns=ns)
+    assert (c0.up, c0.mtu, c0.mac, c0.master) == (True, 9000, "02:aa:bb:cc:dd:ee", "br1")
+    net.set_link("c0", up=False, nomaster=True, netns=ns)
+    c0 = net.link("c0", netns=ns)
+    assert (c0.up, c0.master) == (False, None)
+    net.set_link("c0", rename="renamed0", netns=ns)
+    assert names(ns) == {"lo", "c1", "br1", "renamed0"}
+    assert net.link("renamed0", netns=ns).index == c0.index
+    net.set_link("renamed0", netns=ns)  # nothing to change: nothing happens
+
+
+def test_move_to_removes_the_link_from_the_source(make_ns: NsFactory) -> None:
+    a, b = make_ns(), make_ns()
+    net.veth("m0", "m1", netns=a)
+    net.set_link("m0", move_to=b, rename="moved0", up=True, mtu=1300, netns=a)
+    assert names(a) == {"lo", "m1"}
+    moved = net.link("moved0", netns=b)
+    assert (moved.up, moved.mtu, moved.kind) == (True, 1300, "veth")
+    net.set_link("moved0", move_to=a, netns=b)
+    assert names(b) == {"lo"}
+    assert net.link("moved0", netns=a).up is False  # moving brings a link down
+
+
+def test_delete_link_deletes_both_ends(make_ns: NsFactory) -> None:
+    a, b = make_ns(), make_ns()
+    net.veth("d0", "d1", netns=a, peer_netns=b)
+    net.delete_link("d0", netns=a)
+    assert names(a) == {"lo"}
+    assert names(b) == {"lo"}
+    with pytest.raises(LookupError, match="no link named 'd0'") as e:
+        net.delete_link("d0", netns=a)
+    assert e.value.errno == 19  # type: ignore[attr-defined]
+    assert any("RTM_DELLINK d0" in n for n in e.value.__notes__)
+
+
+def test_loopback_up_in_another_namespace(make_ns: NsFactory) -> None:
+    with pyns.isolate(net=True, loopback=False) as iso:
+        ns = iso.namespaces["net"]
+    try:
+        assert net.link("lo", netns=ns).up is False
+        net.loopback_up(netns=ns)
+        assert net.link("lo", netns=ns).up is True
+        with ns.enter():
+            with socket.create_server(("127.0.0.1", 0)) as srv:
+                socket.create_connection(srv.getsockname(), timeout=5).close()
+    finally:
+        ns.close()
+
+
+def test_results_are_immutable_comparable_picklable_values(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    a, b = net.veth("p0", "p1", netns=ns)
+    assert repr(a) == (
+        f"Link(name='p0', index={a.index}, kind='veth', mac={a.mac!r}, mtu=1500, up=False, "
+        "master=None)"
+    )
+    assert eval(repr(a), {"Link": net.Link}) == a
+    assert pickle.loads(pickle.dumps(a)) == a
+    assert len({a, b, net.link("p0", netns=ns)}) == 2
+    with pytest.raises(AttributeError):
+        a.name = "x"  # type: ignore[misc]
+    net.add_addr("p0", "10.0.0.1/24", netns=ns)
+    net.set_link("p0", up=True, netns=ns)
+    (addr,) = [x for x in net.addrs("p0", netns=ns) if x.family == "inet"]
+    assert eval(repr(addr), {"Addr": net.Addr}) == addr
+    assert pickle.loads(pickle.dumps(addr)) == addr
+    (route,) = [r for r in net.routes(netns=ns) if r.family == "inet"]
+    assert repr(route) == (
+        "Route(dst='10.0.0.0/24', via=None, dev='p0', metric=None, family='inet', "
+        "protocol='kernel', scope='link', type='unicast')"
+    )
+    assert eval(repr(route), {"Route": net.Route}) == route
+    assert pickle.loads(pickle.dumps(route)) == route
+
+
+# ---------------------------------------------------------------- addresses and routes
+
+
+def test_addresses_v4_and_v6(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    net.veth("a0", "a1", netns=ns)
+    net.add_addr("a0", "10.1.1.1/24", netns=ns)
+    net.add_addr("a0", "fd00::1/64", netns=ns)
+    net.add_addr("a0", "10.1.1.9", netns=ns)  # a host address, /32
+    import ipaddress
+
+    net.add_addr("a1", ipaddress.ip_interface("10.1.1.2/24"), netns=ns)
+    got = {a.cidr for a in net.addrs("a0", netns=ns)}
+    assert got == {"10.1.1.1/24", "fd00::1/64", "10.1.1.9/32"}
+    assert [a.interface for a in net.addrs("a1", netns=ns)] == [
+        ipaddress.ip_interface("10.1.1.2/24")
+    ]
+    with pytest.raises(FileExistsError) as e:
+        net.add_addr("a0", "10.1.1.1/24", netns=ns)
+    assert any("RTM_NEWADDR 10.1.1.1/24 on a0" in n for n in e.value.__notes__)
+    net.del_addr("a0", "10.1.1.1/24", netns=ns)
+    net.del_addr("a0", "fd00::1/64", netns=ns)
+    assert {a.cidr for a in net.addrs("a0", netns=ns)} == {"10.1.1.9/32"}
+    with pytest.raises(LookupError, match="'a0' has no address 10.1.1.1/24"):
+        net.del_addr("a0", "10.1.1.1/24", netns=ns)
+    all_addrs = net.addrs(netns=ns)
+    assert {a.link for a in all_addrs} >= {"lo", "a0", "a1"}
+
+
+def test_routes_add_and_delete(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    net.veth("r0", "r1", netns=ns)
+    net.set_link("r0", up=True, netns=ns)
+    net.add_addr("r0", "10.4.0.1/24", netns=ns)
+    net.add_addr("r0", "fd04::1/64", netns=ns)
+    net.add_route("default", via="10.4.0.254", netns=ns)
+    net.add_route("default", via="fd04::fe", metric=100, netns=ns)
+    net.add_route("10.5.0.0/16", dev="r0", metric=3, netns=ns)
+    table = {(r.dst, r.family, r.via, r.dev, r.metric) for r in net.routes(netns=ns)}
+    assert ("default", "inet", "10.4.0.254", "r0", None) in table
+    assert ("default", "inet6", "fd04::fe", "r0", 100) in table
+    assert ("10.5.0.0/16", "inet", None, "r0", 3) in table
+    link_scope = next(r for r in net.routes(netns=ns) if r.dst == "10.5.0.0/16")
+    assert link_scope.scope == "link"
+    with pytest.raises(FileExistsError):
+        net.add_route("10.5.0.0/16", dev="r0", metric=3, netns=ns)
+    net.del_route("default", netns=ns)
+    net.del_route("default", via="fd04::fe", netns=ns)
+    net.del_route("10.5.0.0/16", dev="r0", netns=ns)
+    left = {(r.dst, r.family) for r in net.routes(netns=ns)}
+    assert ("default", "inet") not in left and ("default", "inet6") not in left
+    assert ("10.5.0.0/16", "inet") not in left
+    with pytest.raises(LookupError, match="no such route to 10.5.0.0/16"):
+        net.del_route("10.5.0.0/16", netns=ns)
+    with pytest.raises(OSError) as e:  # the gateway is on no connected network
+        net.add_route("10.6.0.0/16", via="192.0.2.77", netns=ns)
+    assert e.value.errno == 101  # ENETUNREACH
+
+
+# ---------------------------------------------------------------- traffic
+
+
+def _addr_up(ns: pyns.Namespace, link: str, cidr: str) -> None:
+    net.add_addr(link, cidr, netns=ns)
+    net.set_link(link, up=True, netns=ns)
+
+
+def _echo_server(ns: pyns.Namespace, host: str) -> tuple[socket.socket, threading.Thread]:
+    """A TCP echo server on a socket made inside `ns` (a socket stays in its netns)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with ns.enter():
+        srv = socket.create_server((host, 0), family=family)
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(conn.recv(1024).upper())
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv, t
+
+
+def _echo(ns: pyns.Namespace, server: socket.socket, payload: bytes) -> bytes:
+    host, port = server.getsockname()[:2]
+    with ns.enter():
+        c = socket.create_connection((host, port), timeout=10)
+    with c:
+        c.sendall(payload)
+        return c.recv(1024)
+
+
+def test_tcp_echo_across_a_veth(make_ns: NsFactory) -> None:
+    a, b = make_ns(), make_ns()
+    net.veth("eth0", "eth0", netns=a, peer_netns=b)  # the same name, in two namespaces
+    _addr_up(a, "eth0", "10.1.1.1/24")
+    _addr_up(b, "eth0", "10.1.1.2/24")
+    srv, t = _echo_server(a, "10.1.1.1")
+    with srv:
+        assert _echo(b, srv, b"hello over veth") == b"HELLO OVER VETH"
+        t.join(10)
+
+
+def test_tcp_over_ipv6_without_dad_wait(make_ns: NsFactory) -> None:
+    a, b = make_ns(), make_ns()
+    net.veth("six", "six", netns=a, peer_netns=b)
+    _addr_up(a, "six", "fd01::1/64")
+    _addr_up(b, "six", "fd01::2/64")
+    srv, t = _echo_server(a, "fd01::1")
+    with srv:
+        assert _echo(b, srv, b"v6") == b"V6"
+        t.join(10)
+
+
+def test_bridge_with_three_veths(make_ns: NsFactory) -> None:
+    sw = make_ns()
+    net.set_link(net.bridge("br0", netns=sw).name, up=True, netns=sw)
+    hosts = []
+    for i in (1, 2, 3):
+        h = make_ns()
+        net.veth("eth0", f"port{i}", netns=h, peer_netns=sw)
+        net.set_link(f"port{i}", master="br0", up=True, netns=sw)
+        _addr_up(h, "eth0", f"10.2.0.{i}/24")
+        hosts.append(h)
+    ports = {link.name: link.master for link in net.links(netns=sw)}
+    assert ports == {"lo": None, "br0": None, "port1": "br0", "port2": "br0", "port3": "br0"}
+    srv, t = _echo_server(hosts[2], "10.2.0.3")
+    with srv:
+        assert _echo(hosts[0], srv, b"one") == b"ONE"
+        t.join(10)
+    srv, t = _echo_server(hosts[0], "10.2.0.1")
+    with srv:
+        assert _echo(hosts[1], srv, b"two") == b"TWO"
+        t.join(10)
+
+
+def test_route_through_a_gateway_namespace(make_ns: NsFactory) -> None:
+    a, gw, b = make_ns(), make_ns(), make_ns()
+    net.veth("eth0", "left", netns=a, peer_netns=gw)
+    net.veth("eth0", "right", netns=b, peer_netns=gw)
+    _addr_up(a, "eth0", "10.3.1.1/24")
+    _addr_up(gw, "left", "10.3.1.254/24")
+    _addr_up(gw, "right", "10.3.2.254/24")
+    _addr_up(b, "eth0", "10.3.2.1/24")
+    with gw.enter(), open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write("1")  # in gw's namespace: /proc/sys/net follows the opening thread
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        host_forwarding = f.read().strip()
+    net.add_route("default", via="10.3.1.254", netns=a)
+    net.add_route("10.3.1.0/24", via="10.3.2.254", netns=b)
+    srv, t = _echo_server(b, "10.3.2.1")
+    with srv:
+        assert _echo(a, srv, b"routed") == b"ROUTED"
+        t.join(10)
+    with gw.enter(), open("/proc/sys/net/ipv4/ip_forward") as f:
+        assert f.read().strip() == "1"
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        assert f.read().strip() == host_forwarding
+
+
+# ---------------------------------------------------------------- netns= forms
+
+
+def test_netns_accepts_pid_path_name_handle_and_process(
+    make_ns: NsFactory, named: Callable[[], str]
+) -> None:
+    n = named()
+    net.veth("byname", "peer", netns=n)
+    assert "byname" in names(n)
+    assert "byname" in names(f"/run/netns/{n}")
+    with pyns.netns.open(n) as h:
+        assert "byname" in names(h)
+    p = subprocess.Popen(["ip", "netns", "exec", n, "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{p.pid}/ns/net") == os.readlink("/proc/self/ns/net"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert "byname" in names(p.pid)
+        assert "byname" in names(p)  # anything with a .pid, like pyns.Process
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_wrong_netns_arguments() -> None:
+    with pytest.raises(FileNotFoundError):
+        net.links(netns="pyns-no-such-netns")
+    with pytest.raises(ValueError, match="not a uts namespace"):
+        with pyns.Namespace.current("uts") as uts:
+            net.links(netns=uts)
+    with pytest.raises(TypeError, match="netns must be"):
+        net.links(netns=1.5)
+    with pytest.raises(TypeError, match="netns must be"):
+        net.links(netns=True)
+    with pytest.raises(ValueError, match="pid must be a positive"):
+        net.links(netns=0)
+    closed = pyns.Namespace.current("net")
+    closed.close()
+    with pytest.raises(ValueError, match="closed"):
+        net.links(netns=closed)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+BAD_CALLS: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
+    ("long name", lambda ns: net.veth("x" * 16, "y", netns=ns), ValueError, "15 bytes"),
+    ("long peer", lambda ns: net.veth("x", "é" * 8, netns=ns), ValueError, "15 bytes"),
+    ("empty name", lambda ns: net.bridge("", netns=ns), ValueError, "1 to 15 bytes"),
+    ("slash", lambda ns: net.bridge("a/b", netns=ns), ValueError, "'/'"),
+    ("space", lambda ns: net.bridge("a b", netns=ns), ValueError, "whitespace"),
+    ("dot", lambda ns: net.bridge(".", netns=ns), ValueError, "cannot be"),
+    ("dotdot", lambda ns: net.bridge("..", netns=ns), ValueError, "cannot be"),
+    ("same ends", lambda ns: net.veth("s", "s", netns=ns), ValueError, "two names"),
+    ("cidr", lambda ns: net.add_addr("lo", "10.0.0.300/8", netns=ns), ValueError, "bad address"),
+    ("prefix", lambda ns: net.add_addr("lo", "10.0.0.3/33", netns=ns), ValueError, "0 to 32"),
+    ("v6 prefix", lambda ns: net.add_addr("lo", "fd00::1/129", netns=ns), ValueError, "128"),
+    ("cidr type", lambda ns: net.add_addr("lo", 42, netns=ns), TypeError, "cidr"),
+    ("mac", lambda ns: net.set_link("lo", mac="02:00:00:00:00", netns=ns), ValueError, "MAC"),
+    (
+        "mcast mac",
+        lambda ns: net.set_link("lo", mac="01:00:5e:00:00:01", netns=ns),
+        ValueError,
+        "multicast",
+    ),
+    ("mtu", lambda ns: net.set_link("lo", mtu=0, netns=ns), ValueError, "mtu"),
+    ("mtu neg", lambda ns: net.set_link("lo", mtu=-5, netns=ns), ValueError, "mtu"),
+    (
+        "both masters",
+        lambda ns: net.set_link("lo", master="br", nomaster=True, netns=ns),
+        ValueError,
+        "not both",
+    ),
+    ("long master", lambda ns: net.set_link("lo", master="m" * 20, netns=ns), ValueError, "15"),
+    (
+        "host bits",
+        lambda ns: net.add_route("10.0.0.1/8", dev="lo", netns=ns),
+        ValueError,
+        "host bits",
+    ),
+    (
+        "families",
+        lambda ns: net.add_route("10.0.0.0/8", via="fd00::1", netns=ns),
+        ValueError,
+        "IPv6",
+    ),
+    ("no via/dev", lambda ns: net.add_route("default", netns=ns), ValueError, "via="),
+    ("dst", lambda ns: net.add_route("defualt", dev="lo", netns=ns), ValueError, "bad address"),
+    ("gateway", lambda ns: net.add_route("default", via="gw", netns=ns), ValueError, "gateway"),
+    (
+        "metric",
+        lambda ns: net.add_route("default", dev="lo", metric=-1, netns=ns),
+        ValueError,
+        "metric",
+    ),
+    ("unknown link", lambda ns: net.link("nope0", netns=ns), LookupError, "no link named"),
+    ("unknown set", lambda ns: net.set_link("nope0", up=True, netns=ns), LookupError, "nope0"),
+    ("unknown master", lambda ns: net.set_link("lo", master="nobr", netns=ns), LookupError, "nobr"),
+    (
+        "unknown rename",
+        lambda ns: net.set_link("nope0", rename="x", netns=ns),
+        LookupError,
+        "nope0",
+    ),
+    (
+        "unknown addr link",
+        lambda ns: net.add_addr("nope0", "10.0.0.1/8", netns=ns),
+        LookupError,
+        "nope0",
+    ),
+    ("unknown addrs link", lambda ns: net.addrs("nope0", netns=ns), LookupError, "nope0"),
+    (
+        "unknown dev",
+        lambda ns: net.add_route("default", dev="nope0", netns=ns),
+        LookupError,
+        "nope0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "call,exc,match", [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS]
+)
+def test_bad_input_changes_nothing(
+    make_ns: NsFactory, call: Callable[[Any], object], exc: type[Exception], match: str
+) -> None:
+    ns = make_ns()
+    before = (net.links(netns=ns), net.addrs(netns=ns), net.routes(netns=ns))
+    with pytest.raises(exc, match=match):
+        call(ns)
+    assert (net.links(netns=ns), net.addrs(netns=ns), net.routes(netns=ns)) == before
+
+
+def test_kernel_refusals_are_oserrors_with_the_request(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    net.veth("k0", "k1", netns=ns)
+    with pytest.raises(FileExistsError) as e:
+        net.veth("k0", "k2", netns=ns)
+    assert e.value.errno == 17
+    assert any("RTM_NEWLINK k0" in n for n in e.value.__notes__)
+    with pytest.raises(OSError) as e2:
+        net.set_link("k0", mtu=10, netns=ns)  # below the veth minimum
+    assert e2.value.errno == 22
+    assert any("RTM_NEWLINK k0" in n and "the kernel says" in n for n in e2.value.__notes__)
+
+
+# ---------------------------------------------------------------- scale, sockets, threads
+
+
+def test_dump_of_2000_links(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    for i in range(1000):
+        net.veth(f"a{i}", f"b{i}", netns=ns)
+    got = net.links(netns=ns)
+    assert len(got) == 2001
+    assert {link.name for link in got} == {"lo"} | {f"{p}{i}" for p in "ab" for i in range(1000)}
+    assert len({link.index for link in got}) == 2001
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_sockets_are_cached_per_handle_and_closed_with_it(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    before = _fds()
+    net.links(netns=ns)
+    assert _fds() == before + 1  # the handle's socket
+    for _ in range(20):
+        net.link("lo", netns=ns)
+    assert _fds() == before + 1
+    net.links(netns=f"/proc/self/fd/{ns.fileno()}")  # no handle to cache on: nothing kept
+    net.links()
+    assert _fds() == before + 1
+    ns.close()
+    assert _fds() == before - 1
+
+
+def test_a_cached_socket_does_not_keep_its_namespace_alive(make_ns: NsFactory) -> None:
+    a, b = make_ns(), make_ns()
+    net.veth("keep0", "keep1", netns=a, peer_netns=b)
+    assert "keep0" in names(a)  # a's handle now holds a socket in a
+    a.close()  # the last reference: the namespace and keep0 go, and keep1 with it
+    deadline = time.monotonic() + 20
+    while "keep1" in names(b):
+        assert time.monotonic() < deadline, "the namespace outlived its handle"
+        time.sleep(0.02)
+
+
+def test_socket_cache_is_bounded(make_ns: NsFactory) -> None:
+    before = _fds()
+    handles = [make_ns() for _ in range(300)]
+    for h in handles:
+        assert net.link("lo", netns=h).up
+    assert _fds() - before <= 300 + 256
+    for h in handles:
+        h.close()
+    assert _fds() == before
+
+
+def test_threads_share_a_handle(make_ns: NsFactory) -> None:
+    ns = make_ns()
+    net.veth("t0", "t1", netns=ns)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(200):
+                assert names(ns) == {"lo", "t0", "t1"}
+                assert net.link("t1", netns=ns).kind == "veth"
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+
+
+# ---------------------------------------------------------------- rootless
+
+
+def test_rootless_in_own_user_and_net_namespace(nobody: Callable[..., Any]) -> None:
+    r = nobody(
+        """
+        import json, os, pyns
+        from pyns import net
+        pyns.unshare(pyns.CLONE_NEWUSER | pyns.CLONE_NEWNET)
+        assert os.getuid() == 65534
+        net.loopback_up()
+        net.veth("v0", "v1")
+        net.bridge("br0")
+        net.set_link("v0", up=True, master="br0")
+        net.set_link("v1", up=True, mtu=1280)
+        net.add_addr("v1", "10.0.0.1/24")
+        net.add_addr("v1", "fd00::1/64")
+        net.add_route("default", via="10.0.0.254")
+        with pyns.Namespace.current("net") as me:  # a handle: socket opened by setns there
+            links = {l.name: [l.up, l.master, l.mtu] for l in net.links(netns=me)}
+        print(json.dumps({
+            "uid": os.getuid(),
+            "links": links,
+            "addrs": sorted(a.cidr for a in net.addrs("v1") if a.scope == "global"),
+            "routes": sorted(r.dst for r in net.routes() if r.family == "inet"),
+        }))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["uid"] == 65534
+    assert out["links"] == {
+        "lo": [True, None, 65536],
+        "v0": [True, "br0", 1500],
+        "v1": [True, None, 1280],
+        "br0": [False, None, 1500],
+    }
+    assert out["addrs"] == ["10.0.0.1/24", "fd00::1/64"]
+    assert out["routes"] == ["10.0.0.0/24", "default"]
+
+
+def test_without_privilege_eperm_names_cap_net_admin(nobody: Callable[..., Any]) -> None:
+    r = nobody(
+        """
+        from pyns import net
+        try:
+            net.bridge("pyns-nope0")
+        except PermissionError as e:
+            print(e.errno, "|".join(e.__notes__))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    errno, notes = r.stdout.strip().split(" ", 1)
+    assert errno == "1"
+    assert "RTM_NEWLINK pyns-nope0" in notes and "CAP_NET_ADMIN" in notes
+    assert "pyns-nope0" not in root_links()
