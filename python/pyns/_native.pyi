@@ -23,6 +23,7 @@ __all__ = [
     "Capabilities",
     "capabilities",
     "ChildSpec",
+    "Init",
     "spawn",
     "fork",
     "MountInfo",
@@ -189,7 +190,11 @@ def spawn(
     pass_fds: Sequence[int],
     close_fds: bool,
 ) -> tuple[int, int]: ...
-def fork(spec: ChildSpec) -> Optional[tuple[int, int]]: ...
+@final
+class Init:
+    def wait(self) -> None: ...
+
+def fork(spec: ChildSpec) -> Optional[tuple[int, int, Optional[Init]]]: ...
 @final
 class MountInfo:
     @property

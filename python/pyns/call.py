@@ -154,7 +154,8 @@ def run(
         os.close(w)
         raise
     os.close(w)
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), *forked)
+    pid, pidfd, init = forked
+    proc = Process(getattr(fn, "__qualname__", repr(fn)), pid, pidfd, init=init)
     try:
         data = _read_result(r, deadline, timeout)
         proc.wait()
