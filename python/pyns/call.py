@@ -168,7 +168,7 @@ def run(
     return _outcome(data, proc)  # type: ignore[no-any-return]
 
 
-def _monotonic() -> float:
+def _monotonic() -> float:  # run() has a parameter named `time`
     return time.monotonic()
 
 
