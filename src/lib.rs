@@ -20,6 +20,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::isolate::Isolation>()?;
     m.add_function(wrap_pyfunction!(py::lowlevel::unshare, m)?)?;
     m.add_function(wrap_pyfunction!(py::lowlevel::setns, m)?)?;
+    m.add_class::<py::idmap::PyIdMap>()?;
+    m.add_class::<py::idmap::Capabilities>()?;
+    m.add_function(wrap_pyfunction!(py::idmap::capabilities, m)?)?;
+    m.add_class::<py::spawn::ChildSpec>()?;
+    m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;
+    m.add_function(wrap_pyfunction!(py::spawn::fork, m)?)?;
     m.add_class::<py::mount::PyMountInfo>()?;
     m.add_function(wrap_pyfunction!(py::mount::mount_set_propagation, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_propagation, m)?)?;

@@ -16,15 +16,20 @@ from ._native import (
     CLONE_NEWUSER,
     CLONE_NEWUTS,
     KINDS,
+    Capabilities,
+    IdMap,
     Isolation,
     Namespace,
     Switch,
+    capabilities,
     setns,
     unshare,
 )
 from . import mount, net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
+from .call import run
+from .process import Process, spawn
 
 isolate = Isolation
 
@@ -38,18 +43,24 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "KINDS",
+    "Capabilities",
     "ChildError",
+    "IdMap",
     "Isolation",
     "Namespace",
     "NamespaceError",
+    "Process",
     "Switch",
     "UnsupportedError",
+    "capabilities",
     "enter",
     "isolate",
     "mount",
     "namespaces",
     "net",
     "netns",
+    "run",
     "setns",
+    "spawn",
     "unshare",
 ]

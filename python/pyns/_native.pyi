@@ -2,7 +2,7 @@ import builtins
 import ipaddress
 import os
 from types import TracebackType
-from typing import Any, Final, Optional, Union, final
+from typing import Any, Final, Iterable, Optional, Sequence, Union, final
 
 __all__ = [
     "KINDS",
@@ -19,6 +19,12 @@ __all__ = [
     "Isolation",
     "unshare",
     "setns",
+    "IdMap",
+    "Capabilities",
+    "capabilities",
+    "ChildSpec",
+    "spawn",
+    "fork",
     "MountInfo",
     "mount_set_propagation",
     "mount_propagation",
@@ -128,6 +134,62 @@ class Isolation:
 def unshare(flags: int) -> None: ...
 def setns(ns_or_fd: Union[Namespace, int], kind: Union[str, int, None] = None) -> None: ...
 
+_MapLike = Union[str, Iterable[tuple[int, int, int]], "IdMap"]
+
+@final
+class IdMap:
+    def __new__(cls, map: _MapLike) -> IdMap: ...
+    @property
+    def ranges(self) -> list[tuple[int, int, int]]: ...
+    def write(self, pid: int, file: str) -> None: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Capabilities:
+    @property
+    def effective(self) -> frozenset[str]: ...
+    @property
+    def permitted(self) -> frozenset[str]: ...
+    @property
+    def inheritable(self) -> frozenset[str]: ...
+    @property
+    def bounding(self) -> frozenset[str]: ...
+    @property
+    def ambient(self) -> frozenset[str]: ...
+
+def capabilities(pid: Optional[int] = None) -> Capabilities: ...
+@final
+class ChildSpec:
+    def __new__(
+        cls,
+        *,
+        new: Sequence[str] = ...,
+        join: Sequence[Namespace] = ...,
+        hostname: Optional[str] = None,
+        domainname: Optional[str] = None,
+        uid_map: Optional[_MapLike] = None,
+        gid_map: Optional[_MapLike] = None,
+        setgroups: str = "deny",
+        mount_proc: bool = False,
+        init: bool = True,
+        monotonic_ns: Optional[int] = None,
+        boottime_ns: Optional[int] = None,
+        pdeathsig: int = 9,
+    ) -> ChildSpec: ...
+
+def spawn(
+    spec: ChildSpec,
+    argv: Sequence[bytes],
+    executables: Sequence[bytes],
+    envp: Sequence[bytes],
+    cwd: Optional[bytes],
+    stdio: tuple[int, int, int],
+    pass_fds: Sequence[int],
+    close_fds: bool,
+) -> tuple[int, int]: ...
+def fork(spec: ChildSpec) -> Optional[tuple[int, int]]: ...
 @final
 class MountInfo:
     @property

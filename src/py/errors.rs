@@ -27,7 +27,7 @@ fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
 }
 
 /// The note on an OSError: the step, and for EPERM the missing privilege and how to get it.
-fn note(e: &Error) -> String {
+pub fn note(e: &Error) -> String {
     let mut s = format!("pyns was doing: {}", e.op);
     if e.errno == libc::EPERM {
         s.push_str(&format!(

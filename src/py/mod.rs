@@ -1,12 +1,14 @@
 //! The Python bindings: one file per Python-facing concept; no syscalls here.
 
 pub mod errors;
+pub mod idmap;
 pub mod isolate;
 pub mod lowlevel;
 pub mod mount;
 pub mod namespace;
 pub mod net;
 pub mod netinfo;
+pub mod spawn;
 
 /// A str as Python's `repr` shows it: `'box'`.
 pub fn quote(s: &str) -> String {

@@ -1,11 +1,14 @@
 //! The syscall core: pure Rust, no Python. Each module wraps one concept of the kernel.
 
+pub mod caps;
 pub mod error;
+pub mod idmap;
 pub mod isolate;
 pub mod mount;
 pub mod mountinfo;
 pub mod net;
 pub mod ns;
 pub mod pidfd;
+pub mod spawn;
 pub mod thread;
 pub mod uts;

@@ -1,0 +1,217 @@
+//! The native half of `pyns.spawn` and `pyns.run`: `ChildSpec` (namespaces and identity of a
+//! child), `spawn` (clone trampoline + execve) and `fork` (the Python path).
+
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::errors::{add_note, note, parse_kind};
+use super::idmap::PyIdMap;
+use super::namespace::PyNamespace;
+use crate::sys::error::Error;
+use crate::sys::idmap::Setgroups;
+use crate::sys::spawn as core;
+use crate::sys::spawn::fork::{ForkHooks, Forked};
+use crate::sys::spawn::{Child, Failed, Program, Spec, Starting};
+
+/// How long a child's set-up may take before it is killed.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The namespaces and identity of a child, validated (built by pyns.process).
+#[pyclass(module = "pyns", frozen)]
+pub struct ChildSpec {
+    spec: Spec,
+    join: Vec<Py<PyNamespace>>,
+}
+
+#[pymethods]
+impl ChildSpec {
+    #[new]
+    #[pyo3(signature = (*, new=Vec::new(), join=Vec::new(), hostname=None, domainname=None,
+                        uid_map=None, gid_map=None, setgroups="deny", mount_proc=false, init=true,
+                        monotonic_ns=None, boottime_ns=None, pdeathsig=libc::SIGKILL))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        new: Vec<String>,
+        join: Vec<Bound<'_, PyNamespace>>,
+        hostname: Option<String>,
+        domainname: Option<String>,
+        uid_map: Option<&Bound<'_, PyAny>>,
+        gid_map: Option<&Bound<'_, PyAny>>,
+        setgroups: &str,
+        mount_proc: bool,
+        init: bool,
+        monotonic_ns: Option<i64>,
+        boottime_ns: Option<i64>,
+        pdeathsig: i32,
+    ) -> PyResult<Self> {
+        let new = new
+            .iter()
+            .map(|k| parse_kind(k))
+            .collect::<PyResult<Vec<_>>>()?;
+        let setgroups = match setgroups {
+            "deny" => Setgroups::Deny,
+            "allow" => Setgroups::Allow,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "setgroups must be 'deny' or 'allow', not {}",
+                    super::quote(other)
+                )))
+            }
+        };
+        if !(0..=64).contains(&pdeathsig) {
+            return Err(PyValueError::new_err(format!(
+                "pdeathsig must be a signal number (or 0 for none), not {pdeathsig}"
+            )));
+        }
+        let mut joined = Vec::with_capacity(join.len());
+        for ns in &join {
+            let ns = ns.borrow();
+            let kind = ns.kind_of();
+            if joined.iter().any(|(k, _)| *k == kind) {
+                return Err(PyValueError::new_err(format!(
+                    "two {} namespaces to join; a process is in one of each kind",
+                    kind.name()
+                )));
+            }
+            joined.push((kind, ns.get()?.as_fd().as_raw_fd()));
+        }
+        let spec = Spec {
+            new,
+            join: joined,
+            hostname,
+            domainname,
+            uid_map: uid_map.map(PyIdMap::from_any).transpose()?,
+            gid_map: gid_map.map(PyIdMap::from_any).transpose()?,
+            setgroups,
+            mount_proc,
+            init,
+            monotonic_ns,
+            boottime_ns,
+            pdeathsig,
+        };
+        spec.check().map_err(PyValueError::new_err)?;
+        Ok(ChildSpec {
+            spec,
+            join: join.into_iter().map(Bound::unbind).collect(),
+        })
+    }
+}
+
+impl ChildSpec {
+    /// The spec with the join fds of now (the handles must still be open).
+    fn current(&self, py: Python<'_>) -> PyResult<Spec> {
+        let mut spec = self.spec.clone();
+        for (slot, ns) in spec.join.iter_mut().zip(&self.join) {
+            slot.1 = ns.borrow(py).get()?.as_fd().as_raw_fd();
+        }
+        Ok(spec)
+    }
+}
+
+/// A failure to start a child as a Python exception: OSError for the parent's syscalls and
+/// the program's execve/chdir, pyns.ChildError for a step of the child's set-up.
+fn to_pyerr(py: Python<'_>, f: Failed) -> PyErr {
+    match f {
+        Failed::Os(e) => e.into(),
+        Failed::Setup(e) => child_error(py, &e),
+    }
+}
+
+fn child_error(py: Python<'_>, e: &Error) -> PyErr {
+    let errno = (e.errno != 0).then_some(e.errno);
+    let made = py
+        .import("pyns.errors")
+        .and_then(|m| m.getattr("ChildError"))
+        .and_then(|cls| cls.call1((e.to_string(), e.op.to_string(), errno)));
+    match made {
+        Ok(exc) => {
+            let err = PyErr::from_value(exc);
+            if e.errno != 0 {
+                add_note(py, &err, &note(e));
+            }
+            err
+        }
+        Err(err) => err,
+    }
+}
+
+/// Polls the set-up with the GIL released, checking for signals (Ctrl-C) in between; a
+/// failure, a signal or the set-up timeout kills and reaps the child.
+fn finish(py: Python<'_>, mut starting: Starting) -> PyResult<Child> {
+    let deadline = Instant::now() + SETUP_TIMEOUT;
+    loop {
+        match py.detach(|| starting.poll(100)) {
+            Ok(Some(child)) => return Ok(child),
+            Ok(None) => {}
+            Err(f) => return Err(to_pyerr(py, f)),
+        }
+        py.check_signals()?;
+        if Instant::now() > deadline {
+            let e = Error::condition(format!(
+                "the child did not finish its set-up within {} s; it was killed",
+                SETUP_TIMEOUT.as_secs()
+            ));
+            return Err(child_error(py, &e));
+        }
+    }
+}
+
+/// Starts a program in a child in new or joined namespaces; returns (pid, pidfd) once it
+/// runs. Used by pyns.spawn, which prepares the arguments.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    py: Python<'_>,
+    spec: &ChildSpec,
+    argv: Vec<Vec<u8>>,
+    executables: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    cwd: Option<Vec<u8>>,
+    stdio: (i32, i32, i32),
+    pass_fds: Vec<i32>,
+    close_fds: bool,
+) -> PyResult<(i32, i32)> {
+    if argv.is_empty() || executables.is_empty() {
+        return Err(PyValueError::new_err(
+            "the program needs at least one argument",
+        ));
+    }
+    let program = Program {
+        argv,
+        envp,
+        executables,
+        cwd,
+        stdio: [stdio.0, stdio.1, stdio.2],
+        pass_fds,
+        close_fds,
+    };
+    let spec = spec.current(py)?;
+    let starting = py
+        .detach(|| core::spawn(&spec, &program))
+        .map_err(|f| to_pyerr(py, f))?;
+    let child = finish(py, starting)?;
+    Ok((child.pid, child.pidfd.into_raw_fd()))
+}
+
+/// Forks this Python process into a child in new or joined namespaces (fork(2) between the
+/// interpreter's fork hooks, like os.fork). Returns (pid, pidfd) in the parent once the child
+/// is set up, and None in the child, which then runs the function. Used by pyns.run.
+#[pyfunction]
+pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32)>> {
+    let spec = spec.current(py)?;
+    let hooks = ForkHooks {
+        before: pyo3::ffi::PyOS_BeforeFork,
+        after_parent: pyo3::ffi::PyOS_AfterFork_Parent,
+        after_child: pyo3::ffi::PyOS_AfterFork_Child,
+    };
+    match core::fork::fork(&spec, &hooks).map_err(|f| to_pyerr(py, f))? {
+        Forked::Child => Ok(None),
+        Forked::Parent(starting) => {
+            let child = finish(py, starting)?;
+            Ok(Some((child.pid, child.pidfd.into_raw_fd())))
+        }
+    }
+}

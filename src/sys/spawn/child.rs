@@ -1,0 +1,356 @@
+//! The child's side: the set-up steps, in order, with raw system calls only (no allocation,
+//! no locks, no libc wrappers), so that it is safe in a clone that shares the parent's memory.
+
+use std::ffi::c_void;
+
+use super::channel::{self, Failure, Step};
+use super::init;
+use super::raw;
+use super::spec::{ExecPlan, Plan};
+
+/// How the set-up starts the worker when this process does not become it.
+pub trait Forker {
+    /// Starts the worker: its pid here; 0 in the worker if it is to continue in this code
+    /// (the Python path), `-errno` on failure.
+    fn start_worker(&self, plan: &Plan) -> isize;
+}
+
+fn check(r: isize, step: Step, arg: i32) -> Result<isize, Failure> {
+    if r < 0 {
+        Err(Failure {
+            step,
+            arg,
+            errno: (-r) as i32,
+        })
+    } else {
+        Ok(r)
+    }
+}
+
+/// Runs the set-up in a new child. Returns in the process that is to become the worker; a
+/// process that becomes a relay or the init never returns.
+pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
+    if p.pdeathsig != 0 {
+        check(
+            raw::prctl(libc::PR_SET_PDEATHSIG, p.pdeathsig as usize),
+            Step::Pdeathsig,
+            p.pdeathsig,
+        )?;
+        // The parent may have died before the prctl; in a new pid namespace it is invisible
+        // (0), and the channel's EOF tells instead.
+        let ppid = raw::getppid();
+        if ppid != p.parent_pid as isize && ppid != 0 {
+            raw::exit(1);
+        }
+    }
+    join(p)?;
+    if p.route == super::spec::Route::Unshare && p.ns_flags != 0 {
+        check(raw::unshare(p.ns_flags), Step::Unshare, p.ns_flags)?;
+    }
+    if p.user_new {
+        if !channel::child_ready_wait(p.channel) {
+            return Err(Failure {
+                step: Step::WaitMaps,
+                arg: 0,
+                errno: libc::EPIPE,
+            });
+        }
+        if p.become_root_gid {
+            check(raw::setresgid(0), Step::Setresgid, 0)?;
+        }
+        if p.become_root_uid {
+            check(raw::setresuid(0), Step::Setresuid, 0)?;
+        }
+    }
+    if p.time_new {
+        check(
+            raw::unshare(crate::sys::ns::CLONE_NEWTIME),
+            Step::Unshare,
+            crate::sys::ns::CLONE_NEWTIME,
+        )?;
+        if !p.offsets.is_empty() {
+            write_offsets(p)?;
+        }
+    }
+    if p.mnt_new {
+        let flags = libc::MS_REC | libc::MS_PRIVATE;
+        check(
+            raw::mount(c"none", c"/", None, flags),
+            Step::MountPrivate,
+            0,
+        )?;
+    }
+    if let Some(h) = &p.hostname {
+        check(raw::set_name(libc::SYS_sethostname, h), Step::Hostname, 0)?;
+    }
+    if let Some(d) = &p.domainname {
+        check(
+            raw::set_name(libc::SYS_setdomainname, d),
+            Step::Domainname,
+            0,
+        )?;
+    }
+    launch(p, forker)
+}
+
+/// After the namespaces are made: becomes the worker (returns), or starts it and becomes its
+/// init or relay (never returns).
+fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
+    if p.stage {
+        // This process stays outside the pid (or time) namespace it made or joined for its
+        // children: it relays the worker's status. With a new pid namespace and an init,
+        // PID 1 is a light watcher that shares this process's memory (already a private
+        // copy, never the caller's), and the worker is PID 2.
+        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
+        let watcher = if p.init {
+            Some(
+                super::trampoline::start_watcher(p).map_err(|errno| Failure {
+                    step: Step::Fork,
+                    arg: 0,
+                    errno,
+                })?,
+            )
+        } else {
+            None
+        };
+        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        if worker == 0 {
+            return finish(p);
+        }
+        let mut watcher_pid = 0;
+        if let Some((pid, ctl)) = watcher {
+            raw::write(ctl, b"w");
+            watcher_pid = pid;
+        }
+        raw::close_range(3, u32::MAX);
+        init::supervise(worker as i32, watcher_pid);
+    }
+    if p.init {
+        // This process is PID 1 of the new pid namespace: the worker is PID 2.
+        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        if worker == 0 {
+            return finish(p);
+        }
+        // The worker has exec'd (or reported its failure): the init keeps no fds.
+        raw::close_range(0, u32::MAX);
+        init::supervise(worker as i32, 0);
+    }
+    finish(p)
+}
+
+/// The last steps in the worker: a relay's death takes it along; /proc is mounted from
+/// inside the pid namespace.
+pub fn finish(p: &Plan) -> Result<(), Failure> {
+    if p.stage {
+        check(
+            raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
+            Step::Pdeathsig,
+            libc::SIGKILL,
+        )?;
+    }
+    if p.mount_proc {
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        check(
+            raw::mount(c"proc", c"/proc", Some(c"proc"), flags),
+            Step::MountProc,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+/// Joins the namespaces in nsenter's order: every kind but user first (works for root), then
+/// user and whatever failed before (works for a caller that needs the target user
+/// namespace's privileges to join the others).
+fn join(p: &Plan) -> Result<(), Failure> {
+    let user = libc::CLONE_NEWUSER;
+    let mut done = [false; 8];
+    for ((fd, nstype), d) in p.joins.iter().zip(done.iter_mut()) {
+        *d = *nstype != user && raw::setns(*fd, *nstype) == 0;
+    }
+    for user_pass in [true, false] {
+        for ((fd, nstype), d) in p.joins.iter().zip(done.iter()) {
+            if !*d && (*nstype == user) == user_pass {
+                check(raw::setns(*fd, *nstype), Step::Setns, *nstype)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_offsets(p: &Plan) -> Result<(), Failure> {
+    let fd = check(
+        raw::open(
+            c"/proc/self/timens_offsets",
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        ),
+        Step::TimeOffsets,
+        0,
+    )? as i32;
+    let text = p.offsets.as_bytes();
+    let r = raw::write(fd, text);
+    raw::close(fd);
+    check(r, Step::TimeOffsets, 0).map(drop)
+}
+
+/// The program's process, after the set-up: signals, fds, cwd, execve. Returns the failure.
+pub fn exec(e: &ExecPlan) -> Failure {
+    match exec_steps(e) {
+        Ok(()) => Failure {
+            step: Step::Execve,
+            arg: 0,
+            errno: libc::ENOEXEC,
+        },
+        Err(f) => f,
+    }
+}
+
+fn exec_steps(e: &ExecPlan) -> Result<(), Failure> {
+    reset_signals()?;
+    stdio(e)?;
+    for fd in &e.pass_fds {
+        check(raw::fcntl(*fd, libc::F_SETFD, 0), Step::PassFds, *fd)?;
+    }
+    if e.close_fds {
+        let mut next: i32 = 3;
+        for fd in &e.keep_fds {
+            if *fd > next {
+                check(
+                    raw::close_range(next as u32, (*fd - 1) as u32),
+                    Step::CloseFds,
+                    0,
+                )?;
+            }
+            next = fd.saturating_add(1);
+        }
+        check(raw::close_range(next as u32, u32::MAX), Step::CloseFds, 0)?;
+    }
+    if let Some(cwd) = &e.cwd {
+        check(raw::chdir(cwd), Step::Chdir, 0)?;
+    }
+    raw::sigprocmask(libc::SIG_SETMASK, 0, None);
+    // As execvpe: try each path; report the first error that is not ENOENT/ENOTDIR.
+    let mut first_err = 0;
+    let mut last_err = libc::ENOENT;
+    for path in &e.executables {
+        // SAFETY: the pointer arrays are NULL-terminated and point into the plan's CStrings.
+        let r = unsafe { raw::execve(path.as_ptr(), e.argv_ptrs.as_ptr(), e.envp_ptrs.as_ptr()) };
+        let err = (-r) as i32;
+        last_err = err;
+        if err != libc::ENOENT && err != libc::ENOTDIR && first_err == 0 {
+            first_err = err;
+        }
+    }
+    Err(Failure {
+        step: Step::Execve,
+        arg: 0,
+        errno: if first_err != 0 { first_err } else { last_err },
+    })
+}
+
+/// Handlers installed by the parent (Python's) must not run in the child: back to SIG_DFL;
+/// SIGPIPE and SIGXFSZ, which Python ignores, too (as subprocess does).
+fn reset_signals() -> Result<(), Failure> {
+    let dfl = raw::KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = raw::KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        if raw::sigaction(sig, None, Some(&mut old)) < 0 {
+            continue;
+        }
+        let ignored_by_python =
+            old.handler == libc::SIG_IGN && (sig == libc::SIGPIPE || sig == libc::SIGXFSZ);
+        if old.handler > libc::SIG_IGN || ignored_by_python {
+            check(raw::sigaction(sig, Some(&dfl), None), Step::Signals, sig)?;
+        }
+    }
+    Ok(())
+}
+
+/// dup3 the given fds onto 0, 1, 2; sources below 3 are first moved out of the way.
+fn stdio(e: &ExecPlan) -> Result<(), Failure> {
+    let mut src = e.stdio;
+    for (i, s) in src.iter_mut().enumerate() {
+        if *s >= 0 && *s < 3 && *s != i as i32 {
+            *s = check(
+                raw::fcntl(*s, libc::F_DUPFD_CLOEXEC, 3),
+                Step::Stdio,
+                i as i32,
+            )? as i32;
+        }
+    }
+    for (i, s) in src.iter().enumerate() {
+        let target = i as i32;
+        if *s == target {
+            check(raw::fcntl(target, libc::F_SETFD, 0), Step::Stdio, target)?;
+        } else if *s >= 0 {
+            check(raw::dup3(*s, target, 0), Step::Stdio, target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The entry of a spawned child (clone3 or clone): set up, then exec; report and exit on
+/// failure.
+///
+/// # Safety
+/// `arg` must point to a `Plan` with a program that outlives the child's exec or exit.
+pub unsafe extern "C" fn spawn_entry(arg: *const c_void) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let p = unsafe { &*(arg as *const Plan) };
+    let failure = match setup(p, &super::trampoline::RawForker) {
+        Ok(()) => match &p.exec {
+            Some(e) => exec(e),
+            None => Failure {
+                step: Step::Execve,
+                arg: 0,
+                errno: libc::EINVAL,
+            },
+        },
+        Err(f) => f,
+    };
+    channel::child_fail(p.channel, failure);
+    raw::exit(127)
+}
+
+/// The entry of the worker the init starts (clone CLONE_VM|CLONE_VFORK): exec the program.
+///
+/// # Safety
+/// As `spawn_entry`.
+pub unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let p = unsafe { &*(arg as *const Plan) };
+    let failure = match (finish(p), &p.exec) {
+        (Err(f), _) => f,
+        (Ok(()), Some(e)) => exec(e),
+        (Ok(()), None) => Failure {
+            step: Step::Execve,
+            arg: 0,
+            errno: libc::EINVAL,
+        },
+    };
+    channel::child_fail(p.channel, failure);
+    raw::exit(127)
+}
+
+/// The entry of the light init of a pid namespace entered by a fork (a clone with CLONE_VM
+/// of a private copy): once told the worker exists (PID 2), it reaps orphans until the worker
+/// exits, then exits, which ends the namespace. `arg` is the read end of its control pipe.
+///
+/// # Safety
+/// Must run on its own stack in a process whose memory is not the caller's.
+pub unsafe extern "C" fn watcher_entry(arg: *const c_void) -> ! {
+    init::watch(arg as usize as i32)
+}

@@ -1,0 +1,363 @@
+//! What a child is to become, and the frozen plan it follows: every buffer (argv, envp, paths,
+//! offsets, fd lists) is built here, before the clone, so the child never allocates.
+
+use std::ffi::{c_char, CString};
+use std::os::fd::RawFd;
+
+use crate::sys::error::{Error, Result};
+use crate::sys::idmap::{IdMap, Setgroups};
+use crate::sys::ns::Kind;
+
+/// The namespaces and identity of a child (validated by the caller; see `Spec::check`).
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// Kinds to create.
+    pub new: Vec<Kind>,
+    /// Namespaces to join, as open nsfs fds that stay open until the child is started.
+    pub join: Vec<(Kind, RawFd)>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub uid_map: Option<IdMap>,
+    pub gid_map: Option<IdMap>,
+    pub setgroups: Setgroups,
+    /// Mount a fresh /proc (needs a new mount namespace).
+    pub mount_proc: bool,
+    /// With a new pid namespace: PID 1 is pyns' init and the program is PID 2.
+    pub init: bool,
+    /// Offsets of the new time namespace, in nanoseconds.
+    pub monotonic_ns: Option<i64>,
+    pub boottime_ns: Option<i64>,
+    /// Signal the child gets when the thread that made it exits (0: none).
+    pub pdeathsig: i32,
+}
+
+/// The program a spawned child runs.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Paths to try with execve, in order (the PATH search done by the caller).
+    pub executables: Vec<Vec<u8>>,
+    pub cwd: Option<Vec<u8>>,
+    /// Fds to become 0, 1, 2 (-1: inherit).
+    pub stdio: [RawFd; 3],
+    pub pass_fds: Vec<RawFd>,
+    pub close_fds: bool,
+}
+
+impl Spec {
+    /// Checks the combination before any syscall; the message names the problem.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (k, _) in &self.join {
+            if self.new.contains(k) {
+                return Err(format!(
+                    "the {} namespace is both new and joined; choose one",
+                    k.name()
+                ));
+            }
+        }
+        let user_new = self.new.contains(&Kind::User);
+        if (self.uid_map.is_some() || self.gid_map.is_some()) && !user_new {
+            return Err("uid_map/gid_map need a new user namespace (user=True)".into());
+        }
+        if self.mount_proc && !self.new.contains(&Kind::Mnt) {
+            return Err("mount_proc=True needs a new mount namespace (mnt=True)".into());
+        }
+        if (self.monotonic_ns.is_some() || self.boottime_ns.is_some())
+            && !self.new.contains(&Kind::Time)
+        {
+            return Err("time offsets need a new time namespace (time=True)".into());
+        }
+        for (what, name) in [
+            ("hostname", &self.hostname),
+            ("domainname", &self.domainname),
+        ] {
+            if let Some(n) = name {
+                crate::sys::uts::validate(what, n)?;
+                if !self.new.contains(&Kind::Uts) {
+                    return Err(format!("{what} needs a new uts namespace (uts=True)"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The text for /proc/<pid>/timens_offsets (time_namespaces(7)).
+    pub fn offsets_text(&self) -> String {
+        let mut s = String::new();
+        for (name, off) in [
+            ("monotonic", self.monotonic_ns),
+            ("boottime", self.boottime_ns),
+        ] {
+            if let Some(ns) = off {
+                let secs = ns.div_euclid(1_000_000_000);
+                let nanos = ns.rem_euclid(1_000_000_000);
+                s.push_str(&format!("{name} {secs} {nanos}\n"));
+            }
+        }
+        s
+    }
+}
+
+/// Which way the child is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// clone3 with the namespace flags: the child starts in them (pid: it is PID 1).
+    Clone,
+    /// The child joins and unshares itself, then forks if the pid or time namespace needs it.
+    Unshare,
+}
+
+fn cstring(what: &str, bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Error::condition(format!("{what} must not contain NUL bytes")))
+}
+
+/// A NULL-terminated array of pointers into `strings`.
+fn pointers(strings: &[CString]) -> Vec<*const c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The program part of a plan.
+pub struct ExecPlan {
+    pub argv: Vec<CString>,
+    pub argv_ptrs: Vec<*const c_char>,
+    pub envp: Vec<CString>,
+    pub envp_ptrs: Vec<*const c_char>,
+    pub executables: Vec<CString>,
+    pub cwd: Option<CString>,
+    pub stdio: [RawFd; 3],
+    pub pass_fds: Vec<RawFd>,
+    /// Sorted fds to keep open (pass_fds and the channel), all above 2; empty: keep all.
+    pub keep_fds: Vec<RawFd>,
+    pub close_fds: bool,
+}
+
+/// Everything the child reads, frozen before the clone.
+pub struct Plan {
+    pub route: Route,
+    /// Namespace flags for clone3 (Route::Clone) or unshare (Route::Unshare); never time.
+    pub ns_flags: i32,
+    pub joins: Vec<(RawFd, i32)>,
+    pub user_new: bool,
+    pub become_root_gid: bool,
+    pub become_root_uid: bool,
+    pub time_new: bool,
+    pub offsets: CString,
+    pub mnt_new: bool,
+    pub mount_proc: bool,
+    pub hostname: Option<Vec<u8>>,
+    pub domainname: Option<Vec<u8>>,
+    pub pid_new: bool,
+    /// The namespaces apply to this child's children only (a pid namespace entered by unshare
+    /// or setns, or a time namespace without exec): the first child starts the worker (and,
+    /// for a new pid namespace with init, a light PID 1) and relays the worker's status.
+    pub stage: bool,
+    pub init: bool,
+    pub pdeathsig: i32,
+    pub parent_pid: i32,
+    pub channel: RawFd,
+    /// Where the worker of a spawned child's init or relay runs: (lowest address, size).
+    pub worker_stack: (u64, u64),
+    /// Where the light init of a pid namespace entered by a fork runs.
+    pub watcher_stack: (u64, u64),
+    pub exec: Option<ExecPlan>,
+}
+
+// SAFETY: the raw pointers point into CStrings owned by the same plan, which is never
+// mutated after it is built; sending it to another thread moves those owners along.
+unsafe impl Send for Plan {}
+
+impl Plan {
+    /// Freezes `spec` (and the program, for `spawn`) into a plan; `channel` is the child's
+    /// end of the sync socket. `forked` is the Python (`run`) path, where exec never comes.
+    pub fn new(
+        spec: &Spec,
+        program: Option<&Program>,
+        channel: RawFd,
+        forked: bool,
+    ) -> Result<Plan> {
+        spec.check().map_err(Error::condition)?;
+        let has = |k: Kind| spec.new.contains(&k);
+        let joins_pid = spec.join.iter().any(|(k, _)| *k == Kind::Pid);
+        let route = if forked || !spec.join.is_empty() {
+            Route::Unshare
+        } else {
+            Route::Clone
+        };
+        let ns_flags = Kind::flags(&spec.new) & !Kind::Time.flag();
+        let pid_new = has(Kind::Pid);
+        let stage = match route {
+            Route::Clone => false,
+            Route::Unshare => pid_new || joins_pid || (forked && has(Kind::Time)),
+        };
+        // nsenter's order: the user namespace last on the first pass (root), and first on the
+        // second pass (a caller who needs its privileges for the others); see child.rs.
+        let joins = spec.join.iter().map(|(k, fd)| (*fd, k.flag())).collect();
+        // SAFETY: geteuid/getegid/getpid cannot fail.
+        let (euid, egid, me) = unsafe { (libc::geteuid(), libc::getegid(), libc::getpid()) };
+        let root_if = |m: &Option<IdMap>, own: u32| {
+            m.as_ref()
+                .is_some_and(|m| m.maps_inside(0) && !m.maps_outside(own))
+        };
+        let exec = program.map(|p| exec_plan(p, channel)).transpose()?;
+        Ok(Plan {
+            route,
+            ns_flags,
+            joins,
+            user_new: has(Kind::User),
+            become_root_gid: root_if(&spec.gid_map, egid),
+            become_root_uid: root_if(&spec.uid_map, euid),
+            time_new: has(Kind::Time),
+            offsets: cstring("time offsets", spec.offsets_text().as_bytes())?,
+            mnt_new: has(Kind::Mnt),
+            mount_proc: spec.mount_proc,
+            hostname: spec.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
+            domainname: spec.domainname.as_ref().map(|d| d.as_bytes().to_vec()),
+            pid_new,
+            stage,
+            init: spec.init && pid_new,
+            pdeathsig: spec.pdeathsig,
+            parent_pid: me,
+            channel,
+            worker_stack: (0, 0),
+            watcher_stack: (0, 0),
+            exec,
+        })
+    }
+
+    /// Points the plan at the stacks its clones run on.
+    pub fn set_stacks(&mut self, stack: &super::trampoline::Stack) {
+        self.worker_stack = stack.worker();
+        self.watcher_stack = stack.watcher();
+    }
+
+    /// Whether the child may share the parent's memory (CLONE_VM): only when it execs without
+    /// leaving a process behind (no init, no relay) and never forks.
+    pub fn can_share_memory(&self) -> bool {
+        self.route == Route::Clone && self.exec.is_some() && !self.init && !self.stage
+    }
+}
+
+fn exec_plan(p: &Program, channel: RawFd) -> Result<ExecPlan> {
+    if p.argv.is_empty() || p.executables.is_empty() {
+        return Err(Error::condition("the program needs at least argv[0]"));
+    }
+    let argv: Vec<CString> = p
+        .argv
+        .iter()
+        .map(|a| cstring("an argument", a))
+        .collect::<Result<_>>()?;
+    let envp: Vec<CString> = p
+        .envp
+        .iter()
+        .map(|e| cstring("an environment entry", e))
+        .collect::<Result<_>>()?;
+    let executables = p
+        .executables
+        .iter()
+        .map(|e| cstring("the program path", e))
+        .collect::<Result<_>>()?;
+    let cwd = p.cwd.as_deref().map(|c| cstring("cwd", c)).transpose()?;
+    let mut keep_fds: Vec<RawFd> = p.pass_fds.iter().copied().filter(|fd| *fd > 2).collect();
+    keep_fds.push(channel);
+    keep_fds.sort_unstable();
+    keep_fds.dedup();
+    Ok(ExecPlan {
+        argv_ptrs: pointers(&argv),
+        envp_ptrs: pointers(&envp),
+        argv,
+        envp,
+        executables,
+        cwd,
+        stdio: p.stdio,
+        pass_fds: p.pass_fds.clone(),
+        keep_fds,
+        close_fds: p.close_fds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_text_floors_negative_values() {
+        let spec = Spec {
+            new: vec![Kind::Time],
+            monotonic_ns: Some(-1_500_000_000),
+            boottime_ns: Some(86_400_000_000_000),
+            ..Spec::default()
+        };
+        assert_eq!(
+            spec.offsets_text(),
+            "monotonic -2 500000000\nboottime 86400 0\n"
+        );
+    }
+
+    #[test]
+    fn check_names_conflicts() {
+        let both = Spec {
+            new: vec![Kind::Net],
+            join: vec![(Kind::Net, 5)],
+            ..Spec::default()
+        };
+        assert!(both.check().unwrap_err().contains("both new and joined"));
+        let proc_only = Spec {
+            mount_proc: true,
+            ..Spec::default()
+        };
+        assert!(proc_only.check().unwrap_err().contains("mnt=True"));
+        let host = Spec {
+            hostname: Some("x".repeat(65)),
+            new: vec![Kind::Uts],
+            ..Spec::default()
+        };
+        assert!(host.check().unwrap_err().contains("at most 64"));
+    }
+
+    #[test]
+    fn routes_and_stages() {
+        let pid = Spec {
+            new: vec![Kind::Pid, Kind::Time],
+            init: true,
+            ..Spec::default()
+        };
+        let p = Plan::new(&pid, None, 9, false).unwrap();
+        assert_eq!(p.route, Route::Clone);
+        assert_eq!(p.ns_flags, libc::CLONE_NEWPID);
+        assert!(!p.stage && p.init && p.time_new);
+        let p = Plan::new(&pid, None, 9, true).unwrap();
+        assert_eq!(p.route, Route::Unshare);
+        assert!(p.stage);
+        let join = Spec {
+            join: vec![(Kind::Pid, 5)],
+            ..Spec::default()
+        };
+        assert!(Plan::new(&join, None, 9, false).unwrap().stage);
+    }
+
+    #[test]
+    fn exec_plan_keeps_passed_fds_and_channel_sorted() {
+        let prog = Program {
+            argv: vec![b"true".to_vec()],
+            executables: vec![b"/bin/true".to_vec()],
+            pass_fds: vec![9, 1, 4, 9],
+            stdio: [-1; 3],
+            close_fds: true,
+            ..Program::default()
+        };
+        let e = exec_plan(&prog, 7).unwrap();
+        assert_eq!(e.keep_fds, vec![4, 7, 9]);
+        assert_eq!(e.argv_ptrs.len(), 2);
+        assert!(e.argv_ptrs[1].is_null());
+        let bad = Program {
+            argv: vec![b"a\0b".to_vec()],
+            ..prog
+        };
+        assert!(exec_plan(&bad, 7).is_err());
+    }
+}

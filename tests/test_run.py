@@ -1,0 +1,254 @@
+"""pyns.run: Python callables in new namespaces, results and exceptions, fork safety."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import pyns
+
+
+def children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[1] == me:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_returns_the_value_and_passes_arguments():
+    assert pyns.run(divmod, 7, 2) == (3, 1)
+    assert pyns.run(dict, a=1, uts=True) == {"a": 1}
+    assert pyns.run(socket.gethostname, hostname="fn") == "fn"
+    assert socket.gethostname() != "fn"
+
+
+def test_pid_namespace_with_and_without_init():
+    assert pyns.run(os.getpid, pid=True) == 2
+    assert pyns.run(os.getpid, pid=True, init=False) == 1
+    assert pyns.run(os.getpid, uts=True, pid=True) == 2
+
+
+def _proc_pids() -> list[int]:
+    return sorted(int(e) for e in os.listdir("/proc") if e.isdigit())
+
+
+def test_mount_proc():
+    assert pyns.run(_proc_pids, pid=True, mount_proc=True) == [1, 2]
+
+
+def test_user_namespace_root_and_full_capabilities():
+    def inside():
+        caps = pyns.capabilities()
+        return os.getuid(), os.getgid(), len(caps.effective)
+
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = int(f.read())
+    assert pyns.run(inside, user=True, map_root=True) == (0, 0, last + 1)
+    assert pyns.run(os.getuid, user=True) == 65534
+
+
+def test_time_namespace_offsets():
+    def clocks():
+        return time.clock_gettime(time.CLOCK_BOOTTIME), time.monotonic()
+
+    boot, mono = pyns.run(clocks, boottime=1000, monotonic=500)
+    assert boot > time.clock_gettime(time.CLOCK_BOOTTIME) + 990
+    assert mono > time.monotonic() + 490
+
+
+class Custom(Exception):
+    pass
+
+
+def _raise_custom():
+    raise Custom("boom")
+
+
+def test_exception_comes_back_with_the_child_traceback():
+    with pytest.raises(Custom, match="boom") as e:
+        pyns.run(_raise_custom, pid=True)
+    notes = "".join(getattr(e.value, "__notes__", []))
+    assert "Traceback in the child" in notes and "_raise_custom" in notes
+
+
+def test_unpicklable_exception_and_result():
+    class Local(Exception):
+        pass
+
+    def raise_local():
+        raise Local("x")
+
+    with pytest.raises(pyns.ChildError, match="cannot be pickled"):
+        pyns.run(raise_local)
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        pyns.run(lambda: (lambda: 1))
+
+
+def test_child_death_without_result_is_a_child_error():
+    with pytest.raises(pyns.ChildError, match="without a result"):
+        pyns.run(os._exit, 3)
+    with pytest.raises(pyns.ChildError, match="without a result"):
+        pyns.run(lambda: os.kill(os.getpid(), signal.SIGKILL), pid=True)
+    assert children() == []
+
+
+def test_timeout_kills_and_reaps():
+    t = time.monotonic()
+    with pytest.raises(TimeoutError):
+        pyns.run(time.sleep, 30, pid=True, timeout=0.3)
+    assert time.monotonic() - t < 10
+    assert children() == []
+
+
+def test_ctrl_c_kills_and_reaps():
+    main = threading.get_ident()
+    timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pyns.run(time.sleep, 30, uts=True)
+    finally:
+        timer.join()
+    assert children() == []
+
+
+def test_set_up_failure_is_a_child_error():
+    with pytest.raises(pyns.ChildError) as e:
+        pyns.run(int, monotonic=-1e9)
+    assert e.value.step == "write /proc/self/timens_offsets"
+
+
+def test_enter_a_run_namespace_from_a_spawned_process():
+    with pyns.spawn(["sleep", "30"], net=True) as p:
+        inode = pyns.run(lambda: os.stat("/proc/self/ns/net").st_ino, join={"net": p})
+        assert inode == os.stat(f"/proc/{p.pid}/ns/net").st_ino
+        p.kill()
+
+
+def test_rootless(nobody):
+    r = nobody(
+        """
+        import os, pyns
+        def inside():
+            return (os.getuid(), os.getpid(), sorted(int(e) for e in os.listdir("/proc")
+                    if e.isdigit()), len(pyns.capabilities().effective) > 30)
+        print(pyns.run(inside, user=True, map_root=True, pid=True, mount_proc=True,
+                       net=True, uts=True, ipc=True, cgroup=True, time=True))
+        print(len(pyns.capabilities().effective))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["(0, 2, [1, 2], True)", "0"]
+
+
+def _noop():
+    return 1
+
+
+def test_stress_with_busy_threads():
+    """200 run() and 200 spawn() while 4 threads allocate and print: no hang, no leak."""
+    stop = threading.Event()
+
+    def busy():
+        junk = []
+        while not stop.is_set():
+            junk.append(bytearray(4096))
+            if len(junk) > 256:
+                junk.clear()
+            print("busy", len(junk), file=sys.stderr)
+
+    fds = len(os.listdir("/proc/self/fd"))
+    threads = [threading.Thread(target=busy) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(200):
+            assert pyns.run(_noop, uts=True, pid=(i % 2 == 0)) == 1
+            with pyns.spawn(["true"], uts=True, pid=(i % 2 == 1)) as p:
+                pass
+            assert p.returncode == 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert children() == []
+
+
+def test_many_runs_leak_nothing():
+    fds = len(os.listdir("/proc/self/fd"))
+    for i in range(60):
+        kw = [{"uts": True}, {"pid": True}, {"user": True, "map_root": True}][i % 3]
+        assert pyns.run(_noop, **kw) == 1
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert children() == []
+    assert subprocess.run(["true"]).returncode == 0
+
+
+def _orphan_states() -> list[str]:
+    """Makes an orphan that exits at once, then lists the process states in the namespace."""
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os._exit(0)  # orphaned when its parent exits: PID 1 must reap it
+        os._exit(0)
+    os.wait()
+    time.sleep(0.5)
+    states = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            with open(f"/proc/{e}/stat") as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def test_pid_1_reaps_orphans_and_without_init_they_stay_zombies():
+    assert "Z" not in pyns.run(_orphan_states, pid=True, mount_proc=True)
+    assert "Z" in pyns.run(_orphan_states, pid=True, mount_proc=True, init=False)  # control
+
+
+def _pid_ns_then_sleep(path: str) -> None:
+    with open(path, "w") as f:
+        f.write(os.readlink("/proc/self/ns/pid"))
+    time.sleep(30)
+
+
+def test_killing_the_child_ends_the_whole_pid_namespace(tmp_path):
+    path = str(tmp_path / "ns")
+    with pytest.raises(TimeoutError):
+        pyns.run(_pid_ns_then_sleep, path, pid=True, timeout=1)
+    with open(path) as f:
+        ns = f.read()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        members = []
+        for e in os.listdir("/proc"):
+            try:
+                if e.isdigit() and os.readlink(f"/proc/{e}/ns/pid") == ns:
+                    members.append(e)
+            except OSError:
+                pass
+        if not members:
+            break
+        time.sleep(0.05)
+    assert members == []
+
+
+def test_join_a_pid_namespace():
+    with pyns.spawn(["sleep", "30"], pid=True, init=False) as target:
+        assert pyns.run(os.getpid, join={"pid": target}) > 1
+        target.kill()
