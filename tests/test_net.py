@@ -495,6 +495,38 @@ def test_rootless_in_own_user_and_net_namespace(nobody: Callable[..., Any]) -> N
     assert out["routes"] == ["10.0.0.0/24", "default"]
 
 
+def test_rootless_in_a_run_child(nobody: Callable[..., Any]) -> None:
+    r = nobody(
+        """
+        import json, os, pyns
+        from pyns import net
+
+        def setup():
+            net.loopback_up()
+            net.veth("v0", "v1")
+            net.add_addr("v1", "10.0.0.1/24")
+            net.set_link("v1", up=True)
+            return os.getuid(), net.links(), net.addrs("v1")
+
+        uid, links, addrs = pyns.run(setup, user=True, net=True)  # Links come back pickled
+        print(json.dumps({
+            "uid": uid,
+            "links": [[l.name, l.kind, l.up] for l in links],
+            "addrs": [a.cidr for a in addrs if a.scope == "global"],
+            "here": [l.name for l in net.links()],
+        }))
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["uid"] == 65534
+    assert sorted(map(tuple, out["links"]), key=str) == sorted(
+        [("lo", None, True), ("v0", "veth", False), ("v1", "veth", True)], key=str
+    )
+    assert out["addrs"] == ["10.0.0.1/24"]
+    assert "v0" not in out["here"] and "v1" not in out["here"]
+
+
 def test_without_privilege_eperm_names_cap_net_admin(nobody: Callable[..., Any]) -> None:
     r = nobody(
         """
