@@ -11,10 +11,7 @@ pub mod netinfo;
 pub mod spawn;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).
-pub fn html<T: pyo3::PyClass>(
-    obj: &pyo3::Bound<'_, T>,
-    function: &str,
-) -> pyo3::PyResult<String> {
+pub fn html<T: pyo3::PyClass>(obj: &pyo3::Bound<'_, T>, function: &str) -> pyo3::PyResult<String> {
     use pyo3::types::PyAnyMethods;
     obj.py()
         .import("pyns.display")?
