@@ -96,6 +96,25 @@ def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 @pytest.fixture
+def make_netns():
+    """`make_netns()` returns a handle on a new, anonymous network namespace (lo up); all are
+    closed at the end of the test, which drops the namespaces and every link in them."""
+    import pyns
+
+    made = []
+
+    def make():
+        with pyns.isolate(net=True) as iso:
+            ns = iso.namespaces["net"]
+        made.append(ns)
+        return ns
+
+    yield make
+    for ns in made:
+        ns.close()
+
+
+@pytest.fixture
 def nobody():
     """`nobody(code)` runs Python code as uid 65534 and returns the CompletedProcess."""
     return run_as_nobody

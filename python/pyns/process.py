@@ -68,6 +68,11 @@ class Process:
     def __repr__(self) -> str:
         return f"<pyns.Process pid={self.pid} returncode={self.returncode!r} args={self.args!r}>"
 
+    def _repr_html_(self) -> str:
+        from .display import process_html
+
+        return process_html(self)
+
     @property
     def pidfd(self) -> int | None:
         """The process's pidfd (race-free poll/wait/signal); None once it has been reaped."""

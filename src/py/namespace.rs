@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::{check_pid, parse_kind, pyns_error};
+use super::html;
 use crate::sys::net::rtnl::RtnlCache;
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
@@ -149,6 +150,11 @@ impl PyNamespace {
 
     fn __repr__(&self) -> String {
         self.repr()
+    }
+
+    /// Jupyter's rich display: a table of kind, inode, dev and whether it is the host's.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        html(slf, "namespace_html")
     }
 
     fn __hash__(&self) -> u64 {
