@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -73,6 +74,20 @@ def no_leaks():
     after = _snapshot()
     leaked = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     assert not leaked, f"the test session leaked: {leaked}"
+
+
+def wait_for_comm(pid: int, comm: str, timeout: float = 10) -> None:
+    """Waits until process `pid` runs the program named `comm` (i.e. has exec'd it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == comm:
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} never ran {comm}")
 
 
 def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

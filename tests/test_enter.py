@@ -12,6 +12,8 @@ import pytest
 
 import pyns
 
+from conftest import wait_for_comm
+
 
 @pytest.fixture
 def sleeper():
@@ -20,14 +22,7 @@ def sleeper():
         ["unshare", "--net", "--uts", "sh", "-c", "hostname inner && exec sleep 30"]
     )
     try:
-        for _ in range(2000):
-            try:
-                with open(f"/proc/{p.pid}/comm") as f:
-                    if f.read().strip() == "sleep":
-                        break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.002)
+        wait_for_comm(p.pid, "sleep")
         yield p
     finally:
         p.kill()

@@ -209,7 +209,9 @@ def test_worker_killed_by_a_signal_gives_128_plus_signal():
 
 
 def test_sigkill_to_pid1_kills_the_whole_namespace():
-    with pyns.spawn(["sh", "-c", "sleep 60 & sleep 60 & echo ok; wait"], pid=True, stdout=PIPE) as p:
+    with pyns.spawn(
+        ["sh", "-c", "sleep 60 & sleep 60 & echo ok; wait"], pid=True, stdout=PIPE
+    ) as p:
         assert p.stdout is not None and p.stdout.readline() == b"ok\n"
         worker = children_of(p.pid)[0][0]
         members = [worker] + [pid for pid, _ in children_of(worker)]
@@ -263,9 +265,10 @@ def test_join_pid_namespace_runs_the_program_inside():
 def test_join_user_last_for_root():
     # The new user namespace's root has no power over a netns owned by the initial user
     # namespace: joining it first would make the net join fail. nsenter's order works.
-    with pyns.spawn(["sleep", "30"], user=True, map_root=True) as u, pyns.spawn(
-        ["sleep", "30"], net=True
-    ) as n:
+    with (
+        pyns.spawn(["sleep", "30"], user=True, map_root=True) as u,
+        pyns.spawn(["sleep", "30"], net=True) as n,
+    ):
         text = out(["sh", "-c", "readlink /proc/self/ns/user /proc/self/ns/net"],
                    join={"user": u, "net": n})  # fmt: skip
         assert text.split() == [
