@@ -284,3 +284,54 @@ def test_root_path_pid_1_reaps_orphans_and_the_thread_comes_back():
     ns_after = {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("uts", "pid_for_children")}
     assert ns_after == ns_before
     assert children() == []
+
+
+def test_concurrent_children_do_not_stall_each_other():
+    # A child forked by one thread must not hold the fds of another thread's child in
+    # flight (its set-up channel, its result pipe): the other's run/spawn would wait for
+    # the EOF until the first one exits.
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def slow(i: int) -> None:
+        try:
+            while not stop.is_set():
+                if i % 2:
+                    pyns.run(time.sleep, 0.4, uts=True)
+                else:
+                    pyns.spawn(["sleep", "0.4"], uts=True).wait()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=slow, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    worst = {"run": 0.0, "spawn": 0.0}
+    try:
+        time.sleep(0.1)
+        for _ in range(100):
+            t0 = time.monotonic()
+            assert pyns.run(str, "A", uts=True) == "A"
+            worst["run"] = max(worst["run"], time.monotonic() - t0)
+            t0 = time.monotonic()
+            assert pyns.spawn(["true"], uts=True).wait() == 0
+            worst["spawn"] = max(worst["spawn"], time.monotonic() - t0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
+    assert worst["run"] < 0.3 and worst["spawn"] < 0.3, worst
+
+
+def _fork_a_sleeper() -> str:
+    if os.fork() == 0:  # holds the result pipe's write end for a while
+        time.sleep(1.5)
+        os._exit(0)
+    return "done"
+
+
+def test_result_does_not_wait_for_the_functions_children():
+    t0 = time.monotonic()
+    assert pyns.run(_fork_a_sleeper, uts=True) == "done"
+    assert time.monotonic() - t0 < 1.0

@@ -9,6 +9,7 @@ import os
 import pickle
 import select
 import signal
+import struct
 import sys
 import time
 import traceback
@@ -42,6 +43,11 @@ def _flush_std_streams() -> None:
             pass
 
 
+#: The result's length, ahead of it: the parent stops reading there, so a copy of the pipe's
+#: write end in a process the function started (or in an unrelated fork) cannot stall it.
+_LENGTH = struct.Struct("=Q")
+
+
 def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Runs in the forked child: calls fn, sends the pickled outcome, exits. Never returns."""
     status = 0
@@ -55,7 +61,7 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
                 payload = pickle.dumps((False, e, tb), pickle.HIGHEST_PROTOCOL)
             except BaseException:
                 payload = pickle.dumps((False, None, tb), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(payload)
+        view = memoryview(_LENGTH.pack(len(payload)) + payload)
         while view:
             view = view[os.write(w, view) :]
         _flush_std_streams()
@@ -63,17 +69,30 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
         os._exit(status)
 
 
-def _read_result(r: int, deadline: float | None, timeout: float | None) -> bytes:
-    chunks = []
+def _read_result(r: int, pidfd: int, deadline: float | None, timeout: float | None) -> bytes:
+    """The child's pickled outcome; b"" if it exited without writing all of it."""
+    os.set_blocking(r, False)
+    buf = bytearray()
+    exited = False
     while True:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
-                raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
-        data = os.read(r, 1 << 20)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
+        if len(buf) >= _LENGTH.size:
+            end = _LENGTH.size + _LENGTH.unpack_from(buf)[0]
+            if len(buf) >= end:
+                return bytes(buf[_LENGTH.size : end])
+        try:
+            data = os.read(r, 1 << 20)
+        except BlockingIOError:
+            data = None
+        if data:
+            buf += data
+            continue
+        if data == b"" or exited:
+            return b""  # EOF, or the child has exited and everything it wrote was read
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
+        ready = select.select([r, pidfd], [], [], remaining)[0]
+        exited = pidfd in ready
 
 
 def run(
@@ -138,33 +157,23 @@ def run(
     )  # fmt: skip
     deadline = None if timeout is None else _monotonic() + timeout
     _flush_std_streams()  # else the child would write the parent's buffered output again
-    r, w = os.pipe()
     try:
-        try:
-            forked = _native.fork(spec)
-        finally:
-            for ns in opened:
-                ns.close()
-        if forked is None:
-            os.close(r)
-            _child_main(w, fn, args, kwargs)
-        assert forked is not None
-    except BaseException:
-        os.close(r)
-        os.close(w)
-        raise
-    os.close(w)
-    pid, pidfd, init = forked
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), pid, pidfd, init=init)
+        child_pid, pidfd, init_handle, fd = _native.fork(spec)
+    finally:
+        for ns in opened:
+            ns.close()
+    if child_pid == 0:
+        _child_main(fd, fn, args, kwargs)
+    proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, init=init_handle)
     try:
-        data = _read_result(r, deadline, timeout)
+        data = _read_result(fd, pidfd, deadline, timeout)
         proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
     finally:
-        os.close(r)
+        os.close(fd)
     return _outcome(data, proc)  # type: ignore[no-any-return]
 
 

@@ -214,11 +214,12 @@ impl Init {
 }
 
 /// Forks this Python process into a child in new or joined namespaces (fork(2) between the
-/// interpreter's fork hooks, like os.fork). Returns (pid, pidfd, init) in the parent once the
-/// child is set up (`init`: a light PID 1 to reap after it, or None), and None in the child,
-/// which then runs the function. Used by pyns.run.
+/// interpreter's hooks, like os.fork). Returns (pid, pidfd, init, fd): in the parent once the
+/// child is set up, `init` being a light PID 1 to reap after it (or None) and `fd` the read
+/// end of the result pipe; in the child, which then runs the function, (0, -1, None, write
+/// end). Used by pyns.run.
 #[pyfunction]
-pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32, Option<Init>)>> {
+pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<(i32, i32, Option<Init>, i32)> {
     let spec = spec.current(py)?;
     let hooks = ForkHooks {
         before: pyo3::ffi::PyOS_BeforeFork,
@@ -226,11 +227,12 @@ pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32, Opti
         after_child: pyo3::ffi::PyOS_AfterFork_Child,
     };
     match core::fork::fork(&spec, &hooks).map_err(|f| to_pyerr(py, f))? {
-        Forked::Child => Ok(None),
-        Forked::Parent(starting) => {
+        Forked::Child(result) => Ok((0, -1, None, result.into_raw_fd())),
+        Forked::Parent(starting, result) => {
             let child = finish(py, starting)?;
             let init = child.init.map(|i| Init { inner: Some(i) });
-            Ok(Some((child.pid, child.pidfd.into_raw_fd(), init)))
+            let pidfd = child.pidfd.into_raw_fd();
+            Ok((child.pid, pidfd, init, result.into_raw_fd()))
         }
     }
 }

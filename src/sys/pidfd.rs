@@ -68,6 +68,17 @@ extern "C" fn count_fork() {
     FORKS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// How many fork(2)s (pthread_atfork(3) child handler) lie between this process and the
+/// first call: it differs in a forked child, even where a pid namespace gives the child the
+/// same pid or tid as its parent. Values only grow along a line of descent.
+pub fn fork_generation() -> u64 {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic; it is async-signal-safe.
+        unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
+    });
+    FORKS.load(Ordering::Relaxed)
+}
+
 thread_local! {
     /// The calling thread's own pidfd, with the fork count it was opened at.
     static THREAD_PIDFD: RefCell<Option<(u64, OwnedFd)>> = const { RefCell::new(None) };
@@ -80,13 +91,9 @@ pub fn thread_namespace_fd(kind: Kind, for_children: bool) -> Option<Result<Owne
     if UNSUPPORTED.load(Ordering::Relaxed) {
         return None;
     }
-    ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only touches an atomic; it is async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
-    });
+    let forks = fork_generation();
     let r = THREAD_PIDFD.try_with(|cell| {
         let mut slot = cell.borrow_mut();
-        let forks = FORKS.load(Ordering::Relaxed);
         if slot.as_ref().is_none_or(|(at, _)| *at != forks) {
             *slot = None;
             *slot = Some((forks, pidfd_open(gettid(), PIDFD_THREAD).ok()?));

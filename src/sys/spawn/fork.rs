@@ -1,12 +1,13 @@
 //! The Python path (`pyns.run`): glibc fork(2) between the interpreter's own fork hooks, as
 //! `os.fork` does, then the same set-up as a spawned child; the worker returns to Python.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::channel::{self, Channel};
 use super::child::{self, Forker};
 use super::raw;
 use super::spec::{Plan, Spec};
+use super::start_lock::StartLock;
 use super::trampoline::{self, Stack};
 use super::{Child, Failed, Init, Starting};
 use crate::sys::error::Error;
@@ -23,10 +24,17 @@ pub struct ForkHooks {
 
 /// What `fork` returns in each process.
 pub enum Forked {
-    /// In the caller: the child, in its set-up.
-    Parent(Starting),
-    /// In the child that runs the function, after the set-up.
-    Child,
+    /// In the caller: the child, in its set-up, and the read end of its result pipe.
+    Parent(Starting, OwnedFd),
+    /// In the child that runs the function, after the set-up: the result pipe's write end.
+    Child(OwnedFd),
+}
+
+/// pipe2(2) with O_CLOEXEC for the function's result: (read end, write end).
+fn result_pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    let (r, w) = raw::pipe().map_err(|e| Error::new("pipe2 for the result", (-e) as i32))?;
+    // SAFETY: pipe2 just returned these fds; nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(r), OwnedFd::from_raw_fd(w)) })
 }
 
 struct HookForker<'a> {
@@ -83,14 +91,17 @@ fn in_place(spec: &Spec) -> bool {
 
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
 /// interpreter's hooks, like os.fork). The caller must hold the GIL. In the parent, `poll`
-/// the result until the child is ready; in the child, run the function.
+/// the result until the child is ready; in the child, run the function and write its result
+/// to the pipe.
 pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
+    let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
+    let result = result_pipe()?;
     let mut plan = Box::new(Plan::new(spec, None, child_end.as_raw_fd(), true)?);
     let stack = Stack::new()?;
     plan.set_stacks(&stack);
     if in_place(spec) {
-        return fork_in_place(spec, hooks, channel, child_end, plan, stack);
+        return fork_in_place(spec, hooks, lock, (channel, child_end), result, plan, stack);
     }
     let mut mask = 0;
     raw::sigprocmask(libc::SIG_BLOCK, 0, Some(&mut mask));
@@ -101,26 +112,30 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     if pid == 0 {
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
-        drop(channel);
+        drop((lock, channel, result.0));
         let forker = HookForker { hooks, mask };
-        return in_child(child::setup(&plan, &forker), child_end);
+        return in_child(child::setup(&plan, &forker), child_end, result.1);
     }
     let fork_err = Error::last("fork");
     // SAFETY: as above, in the parent.
     unsafe { (hooks.after_parent)() };
-    drop(child_end);
+    drop((child_end, result.1, lock));
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
-    starting(spec, pid, None, channel, plan, Some(stack))
+    starting(spec, pid, None, channel, plan, Some(stack)).map(|s| Forked::Parent(s, result.0))
 }
 
 /// The child's end of `fork`: reports the set-up's outcome; returns only to run the function.
-fn in_child(setup: Result<(), channel::Failure>, child_end: OwnedFd) -> Result<Forked, Failed> {
+fn in_child(
+    setup: Result<(), channel::Failure>,
+    child_end: OwnedFd,
+    result: OwnedFd,
+) -> Result<Forked, Failed> {
     match setup {
         Ok(()) => {
             channel::child_done(child_end.as_raw_fd());
-            Ok(Forked::Child)
+            Ok(Forked::Child(result))
         }
         Err(f) => {
             channel::child_fail(child_end.as_raw_fd(), f);
@@ -135,8 +150,9 @@ fn in_child(setup: Result<(), channel::Failure>, child_end: OwnedFd) -> Result<F
 fn fork_in_place(
     spec: &Spec,
     hooks: &ForkHooks,
-    channel: Channel,
-    child_end: OwnedFd,
+    lock: StartLock,
+    (channel, child_end): (Channel, OwnedFd),
+    result: (OwnedFd, OwnedFd),
     plan: Box<Plan>,
     stack: Stack,
 ) -> Result<Forked, Failed> {
@@ -172,25 +188,26 @@ fn fork_in_place(
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
         std::mem::forget(init); // the parent's to reap
-        drop(channel);
-        return in_child(child::adopt(&plan), child_end);
+        drop((lock, channel, result.0));
+        return in_child(child::adopt(&plan), child_end, result.1);
     }
     let fork_err = Error::last("fork");
     // SAFETY: as above, in the parent.
     unsafe { (hooks.after_parent)() };
-    drop(child_end);
+    drop((child_end, result.1));
     let restored = guard.restore();
     if let Some((_, ctl)) = watcher {
         // The worker exists (or never will): the init may watch it now.
         raw::write(ctl, b"w");
         raw::close(ctl);
     }
+    drop(lock);
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
     let starting = starting(spec, pid, init, channel, plan, None)?;
     restored?;
-    Ok(starting)
+    Ok(Forked::Parent(starting, result.0))
 }
 
 /// The parent's side of a forked child in its set-up.
@@ -201,7 +218,7 @@ fn starting(
     channel: Channel,
     plan: Box<Plan>,
     stack: Option<Stack>,
-) -> Result<Forked, Failed> {
+) -> Result<Starting, Failed> {
     let pidfd = match pidfd::pidfd_open(pid, 0) {
         Ok(fd) => fd,
         Err(e) => {
@@ -213,7 +230,7 @@ fn starting(
             return Err(Failed::Os(e));
         }
     };
-    Ok(Forked::Parent(Starting {
+    Ok(Starting {
         child: Some(Child { pid, pidfd, init }),
         channel,
         uid_map: spec.uid_map.clone(),
@@ -224,5 +241,5 @@ fn starting(
         cwd: None,
         _plan: plan,
         _stack: stack,
-    }))
+    })
 }

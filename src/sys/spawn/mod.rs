@@ -7,6 +7,7 @@ pub mod fork;
 mod init;
 mod raw;
 pub mod spec;
+mod start_lock;
 mod trampoline;
 
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -14,6 +15,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use channel::{Channel, Event, Step};
 use spec::{Plan, Route};
 pub use spec::{Program, Spec};
+use start_lock::StartLock;
 use trampoline::Stack;
 
 use super::error::Error;
@@ -173,6 +175,7 @@ impl Drop for Starting {
 /// (clone3(2) with the namespace flags, CLONE_PIDFD; CLONE_VM, and CLONE_VFORK when the
 /// parent need not act before the exec). `poll` the result until the program runs.
 pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
+    let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
     let mut plan = Box::new(Plan::new(
         spec,
@@ -200,7 +203,7 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
     // reaped or has exec'd; every signal of this thread is blocked.
     let started = unsafe { trampoline::start(&plan, &stack, flags) };
     raw::sigprocmask(libc::SIG_SETMASK, old, None);
-    drop(child_end);
+    drop((child_end, lock));
     let (pid, pidfd) = started.map_err(|errno| {
         Error::new(
             format!(
