@@ -335,3 +335,19 @@ def test_result_does_not_wait_for_the_functions_children():
     t0 = time.monotonic()
     assert pyns.run(_fork_a_sleeper, uts=True) == "done"
     assert time.monotonic() - t0 < 1.0
+
+
+def _ns_inodes() -> tuple[int, int]:
+    return os.stat("/proc/self/ns/net").st_ino, os.stat("/proc/self/ns/uts").st_ino
+
+
+def _nested() -> tuple[tuple[int, int], tuple[int, int]]:
+    return _ns_inodes(), pyns.run(_ns_inodes, pid=True, net=True, uts=True)
+
+
+def test_nested_run_with_a_new_pid_namespace_gets_its_own_namespaces():
+    # The inner worker is PID 2 like the outer one (same tid): it must not take the outer
+    # thread's restore for its own and go back to the outer namespaces.
+    outer, inner = pyns.run(_nested, pid=True, net=True, uts=True)
+    assert outer != _ns_inodes()
+    assert inner[0] != outer[0] and inner[1] != outer[1]

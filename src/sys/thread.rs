@@ -49,6 +49,9 @@ pub fn require_single_thread(what: &str) -> Result<()> {
 #[derive(Debug)]
 pub struct ThreadGuard {
     tid: libc::pid_t,
+    /// The fork generation it was made in: a forked child (whose thread may have the same tid
+    /// in a new pid namespace) never restores the parent's thread.
+    forks: u64,
     saved: Vec<(Kind, OwnedFd)>,
     cwd: Option<OwnedFd>,
     active: bool,
@@ -68,6 +71,7 @@ impl ThreadGuard {
         };
         Ok(ThreadGuard {
             tid: gettid(),
+            forks: pidfd::fork_generation(),
             saved,
             cwd,
             active: true,
@@ -122,6 +126,11 @@ impl ThreadGuard {
         if !self.active {
             return Ok(());
         }
+        if pidfd::fork_generation() != self.forks {
+            return Err(Error::condition(
+                "namespaces entered before a fork are restored by the parent, not in the child",
+            ));
+        }
         if gettid() != self.tid {
             return Err(Error::condition(format!(
                 "namespaces entered on thread {} must be restored on that thread, not on {}",
@@ -148,8 +157,8 @@ impl ThreadGuard {
 
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
-        // Best effort if the owner forgot; never from another thread.
-        if self.active && gettid() == self.tid {
+        // Best effort if the owner forgot; never from another thread or a forked child.
+        if self.active && gettid() == self.tid && pidfd::fork_generation() == self.forks {
             let _ = self.restore();
         }
     }

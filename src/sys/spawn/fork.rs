@@ -188,6 +188,9 @@ fn fork_in_place(
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
         std::mem::forget(init); // the parent's to reap
+                                // The parent's to restore: dropped here (a later fork generation), it only closes
+                                // its fds, even where this worker's tid equals the parent thread's (nested pid ns).
+        drop(guard);
         drop((lock, channel, result.0));
         return in_child(child::adopt(&plan), child_end, result.1);
     }
