@@ -225,11 +225,7 @@ fn starting(
     let pidfd = match pidfd::pidfd_open(pid, 0) {
         Ok(fd) => fd,
         Err(e) => {
-            // SAFETY: our unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
+            super::kill_and_reap(pid);
             return Err(Failed::Os(e));
         }
     };

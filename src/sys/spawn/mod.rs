@@ -52,11 +52,9 @@ impl Init {
 
     /// Waits for it to exit (waitpid(2)); it does right after the worker.
     pub fn wait(&mut self) {
-        while !self.reaped {
-            // SAFETY: our unreaped child.
-            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::__WALL) };
-            let interrupted = r < 0 && Error::last("waitpid").errno == libc::EINTR;
-            self.reaped = !interrupted;
+        if !self.reaped {
+            reap(self.pid);
+            self.reaped = true;
         }
     }
 }
@@ -64,11 +62,28 @@ impl Init {
 impl Drop for Init {
     fn drop(&mut self) {
         if !self.reaped {
-            // SAFETY: our unreaped child.
-            unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            self.wait();
+            kill_and_reap(self.pid);
         }
     }
+}
+
+/// waitpid(2) for our unreaped child `pid` until it is reaped (again on EINTR).
+fn reap(pid: libc::pid_t) {
+    loop {
+        // SAFETY: waitpid writes nothing through a null status pointer.
+        let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) };
+        if r >= 0 || Error::last("waitpid").errno != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Kills our unreaped child `pid` (SIGKILL, kill(2)) and reaps it: only then may the memory
+/// it may run on (its stack, its plan) be freed.
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: kill touches no memory; the pid is our unreaped child, so it is not reused.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
 }
 
 /// Why a child could not be started.
@@ -155,18 +170,9 @@ fn os_path(b: &[u8]) -> std::path::PathBuf {
 
 impl Drop for Starting {
     fn drop(&mut self) {
+        // Before the fields: the child may still run on the stack and read the plan.
         if let Some(c) = self.child.take() {
-            // SAFETY: the pidfd is ours; the child is not reaped yet, so its pid is valid.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    c.pidfd.as_raw_fd(),
-                    libc::SIGKILL,
-                    0,
-                    0,
-                );
-                libc::waitpid(c.pid, std::ptr::null_mut(), libc::__WALL);
-            }
+            kill_and_reap(c.pid);
         }
     }
 }
@@ -229,4 +235,50 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
         _plan: plan,
         _stack: Some(stack),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn reap_goes_on_after_eintr() {
+        // SAFETY: a handler without SA_RESTART, so that waitpid fails with EINTR.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as *const () as usize;
+            libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut());
+        }
+        // SAFETY: the child only sleeps and exits (async-signal-safe calls).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::usleep(300_000);
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let poke = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            // SAFETY: the test thread is alive: it is in reap() below.
+            unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGURG) };
+        });
+        reap(pid);
+        poke.join().unwrap();
+        // SAFETY: a zeroed siginfo is valid; waitid writes into it.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as u32,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        assert_eq!(r, -1, "the child was left a zombie");
+    }
 }
