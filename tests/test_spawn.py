@@ -409,3 +409,18 @@ def test_join_with_a_new_pid_namespace_and_init():
             p.kill()
             assert p.communicate(timeout=10) == (b"", None)  # no copy holds stdout open
         target.kill()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"args": ["echo", "a\0b"]},
+        {"args": ["ec\0ho"]},
+        {"args": ["echo"], "env": {"A": "x\0y"}},
+        {"args": ["echo"], "env": {"A\0": "x"}},
+        {"args": ["echo"], "cwd": "/tm\0p"},
+    ],
+)
+def test_nul_bytes_are_a_value_error_before_anything_starts(kwargs):
+    with pytest.raises(ValueError, match="null byte"):
+        pyns.spawn(**kwargs, uts=True)

@@ -174,11 +174,6 @@ pub fn spawn(
     pass_fds: Vec<i32>,
     close_fds: bool,
 ) -> PyResult<(i32, i32)> {
-    if argv.is_empty() || executables.is_empty() {
-        return Err(PyValueError::new_err(
-            "the program needs at least one argument",
-        ));
-    }
     let program = Program {
         argv,
         envp,
@@ -188,6 +183,7 @@ pub fn spawn(
         pass_fds,
         close_fds,
     };
+    program.check().map_err(PyValueError::new_err)?;
     let spec = spec.current(py)?;
     let starting = py
         .detach(|| core::spawn(&spec, &program))

@@ -94,10 +94,11 @@ fn in_place(spec: &Spec) -> bool {
 /// the result until the child is ready; in the child, run the function and write its result
 /// to the pipe.
 pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
+    let mut plan = Box::new(Plan::new(spec, None, true)?);
     let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
     let result = result_pipe()?;
-    let mut plan = Box::new(Plan::new(spec, None, child_end.as_raw_fd(), true)?);
+    plan.set_channel(child_end.as_raw_fd());
     let stack = Stack::new()?;
     plan.set_stacks(&stack);
     if in_place(spec) {

@@ -181,14 +181,10 @@ impl Drop for Starting {
 /// (clone3(2) with the namespace flags, CLONE_PIDFD; CLONE_VM, and CLONE_VFORK when the
 /// parent need not act before the exec). `poll` the result until the program runs.
 pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
+    let mut plan = Box::new(Plan::new(spec, Some(program), false)?);
     let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
-    let mut plan = Box::new(Plan::new(
-        spec,
-        Some(program),
-        child_end.as_raw_fd(),
-        false,
-    )?);
+    plan.set_channel(child_end.as_raw_fd());
     let stack = Stack::new()?;
     plan.set_stacks(&stack);
     let vm = plan.can_share_memory();

@@ -45,6 +45,33 @@ pub struct Program {
     pub close_fds: bool,
 }
 
+impl Program {
+    /// Checks the program before any syscall (as subprocess does): the message names the
+    /// problem.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.argv.is_empty() || self.executables.is_empty() {
+            return Err("the program needs at least one argument".into());
+        }
+        let strings = [
+            ("an argument", &self.argv),
+            ("an environment entry", &self.envp),
+            ("the program path", &self.executables),
+        ];
+        for (what, list) in strings {
+            if let Some(s) = list.iter().find(|s| s.contains(&0)) {
+                return Err(format!(
+                    "embedded null byte in {what}: {}",
+                    String::from_utf8_lossy(s).escape_debug()
+                ));
+            }
+        }
+        if self.cwd.as_ref().is_some_and(|c| c.contains(&0)) {
+            return Err("embedded null byte in cwd".into());
+        }
+        Ok(())
+    }
+}
+
 impl Spec {
     /// Checks the combination before any syscall; the message names the problem.
     pub fn check(&self) -> std::result::Result<(), String> {
@@ -131,7 +158,7 @@ pub struct ExecPlan {
     pub cwd: Option<CString>,
     pub stdio: [RawFd; 3],
     pub pass_fds: Vec<RawFd>,
-    /// Sorted fds to keep open (pass_fds and the channel), all above 2; empty: keep all.
+    /// Sorted fds to keep open (pass_fds and the channel), all above 2.
     pub keep_fds: Vec<RawFd>,
     pub close_fds: bool,
 }
@@ -172,14 +199,9 @@ pub struct Plan {
 unsafe impl Send for Plan {}
 
 impl Plan {
-    /// Freezes `spec` (and the program, for `spawn`) into a plan; `channel` is the child's
-    /// end of the sync socket. `forked` is the Python (`run`) path, where exec never comes.
-    pub fn new(
-        spec: &Spec,
-        program: Option<&Program>,
-        channel: RawFd,
-        forked: bool,
-    ) -> Result<Plan> {
+    /// Freezes `spec` (and the program, for `spawn`) into a plan, before any fd is made (see
+    /// `set_channel`). `forked` is the Python (`run`) path, where exec never comes.
+    pub fn new(spec: &Spec, program: Option<&Program>, forked: bool) -> Result<Plan> {
         spec.check().map_err(Error::condition)?;
         let has = |k: Kind| spec.new.contains(&k);
         let joins_pid = spec.join.iter().any(|(k, _)| *k == Kind::Pid);
@@ -203,7 +225,7 @@ impl Plan {
             m.as_ref()
                 .is_some_and(|m| m.maps_inside(0) && !m.maps_outside(own))
         };
-        let exec = program.map(|p| exec_plan(p, channel)).transpose()?;
+        let exec = program.map(exec_plan).transpose()?;
         Ok(Plan {
             route,
             ns_flags,
@@ -222,11 +244,22 @@ impl Plan {
             init: spec.init && pid_new,
             pdeathsig: spec.pdeathsig,
             parent_pid: me,
-            channel,
+            channel: -1,
             worker_stack: (0, 0),
             watcher_stack: (0, 0),
             exec,
         })
+    }
+
+    /// Gives the plan the child's end of the sync socket, which the program's process keeps
+    /// until its exec.
+    pub fn set_channel(&mut self, fd: RawFd) {
+        self.channel = fd;
+        if let Some(e) = &mut self.exec {
+            if let Err(at) = e.keep_fds.binary_search(&fd) {
+                e.keep_fds.insert(at, fd);
+            }
+        }
     }
 
     /// Points the plan at the stacks its clones run on.
@@ -242,10 +275,8 @@ impl Plan {
     }
 }
 
-fn exec_plan(p: &Program, channel: RawFd) -> Result<ExecPlan> {
-    if p.argv.is_empty() || p.executables.is_empty() {
-        return Err(Error::condition("the program needs at least argv[0]"));
-    }
+fn exec_plan(p: &Program) -> Result<ExecPlan> {
+    p.check().map_err(Error::condition)?;
     let argv: Vec<CString> = p
         .argv
         .iter()
@@ -263,7 +294,6 @@ fn exec_plan(p: &Program, channel: RawFd) -> Result<ExecPlan> {
         .collect::<Result<_>>()?;
     let cwd = p.cwd.as_deref().map(|c| cstring("cwd", c)).transpose()?;
     let mut keep_fds: Vec<RawFd> = p.pass_fds.iter().copied().filter(|fd| *fd > 2).collect();
-    keep_fds.push(channel);
     keep_fds.sort_unstable();
     keep_fds.dedup();
     Ok(ExecPlan {
@@ -326,18 +356,18 @@ mod tests {
             init: true,
             ..Spec::default()
         };
-        let p = Plan::new(&pid, None, 9, false).unwrap();
+        let p = Plan::new(&pid, None, false).unwrap();
         assert_eq!(p.route, Route::Clone);
         assert_eq!(p.ns_flags, libc::CLONE_NEWPID);
         assert!(!p.stage && p.init && p.time_new);
-        let p = Plan::new(&pid, None, 9, true).unwrap();
+        let p = Plan::new(&pid, None, true).unwrap();
         assert_eq!(p.route, Route::Unshare);
         assert!(p.stage);
         let join = Spec {
             join: vec![(Kind::Pid, 5)],
             ..Spec::default()
         };
-        assert!(Plan::new(&join, None, 9, false).unwrap().stage);
+        assert!(Plan::new(&join, None, false).unwrap().stage);
     }
 
     #[test]
@@ -350,7 +380,9 @@ mod tests {
             close_fds: true,
             ..Program::default()
         };
-        let e = exec_plan(&prog, 7).unwrap();
+        let mut plan = Plan::new(&Spec::default(), Some(&prog), false).unwrap();
+        plan.set_channel(7);
+        let e = plan.exec.as_ref().unwrap();
         assert_eq!(e.keep_fds, vec![4, 7, 9]);
         assert_eq!(e.argv_ptrs.len(), 2);
         assert!(e.argv_ptrs[1].is_null());
@@ -358,6 +390,30 @@ mod tests {
             argv: vec![b"a\0b".to_vec()],
             ..prog
         };
-        assert!(exec_plan(&bad, 7).is_err());
+        assert!(exec_plan(&bad).is_err());
+    }
+
+    #[test]
+    fn program_check_refuses_nul_bytes() {
+        let ok = Program {
+            argv: vec![b"true".to_vec()],
+            executables: vec![b"/bin/true".to_vec()],
+            envp: vec![b"A=1".to_vec()],
+            cwd: Some(b"/".to_vec()),
+            ..Program::default()
+        };
+        assert_eq!(ok.check(), Ok(()));
+        let env = Program {
+            envp: vec![b"A=1\0".to_vec()],
+            ..ok.clone()
+        };
+        assert!(env.check().unwrap_err().contains("environment entry"));
+        let cwd = Program {
+            cwd: Some(b"/\0x".to_vec()),
+            ..ok.clone()
+        };
+        assert!(cwd.check().unwrap_err().contains("cwd"));
+        let empty = Program { argv: vec![], ..ok };
+        assert!(empty.check().is_err());
     }
 }
