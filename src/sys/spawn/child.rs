@@ -12,7 +12,13 @@ use super::spec::{ExecPlan, Plan};
 pub trait Forker {
     /// Starts the worker: its pid here; 0 in the worker if it is to continue in this code
     /// (the Python path), `-errno` on failure.
-    fn start_worker(&self, plan: &Plan) -> isize;
+    ///
+    /// # Safety
+    /// The worker may share the calling process's memory until it execs (a clone with
+    /// CLONE_VM|CLONE_VFORK) and run on `plan.worker_stack`: the plan and that stack must be
+    /// unused by anything else and stay alive until the worker has exec'd or exited, and every
+    /// signal of the calling thread must be blocked.
+    unsafe fn start_worker(&self, plan: &Plan) -> isize;
 }
 
 fn check(r: isize, step: Step, arg: i32) -> Result<isize, Failure> {
@@ -110,17 +116,19 @@ fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
         // copy, never the caller's), and the worker is PID 2.
         raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
         let watcher = if p.init {
-            Some(
-                super::trampoline::start_watcher(p).map_err(|errno| Failure {
-                    step: Step::Fork,
-                    arg: 0,
-                    errno,
-                })?,
-            )
+            // SAFETY: this process never returns from here nor frees its memory, where the
+            // plan and its stacks live; all its signals are blocked.
+            let started = unsafe { super::trampoline::start_watcher(p) };
+            Some(started.map_err(|errno| Failure {
+                step: Step::Fork,
+                arg: 0,
+                errno,
+            })?)
         } else {
             None
         };
-        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        // SAFETY: as above.
+        let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
         if worker == 0 {
             return finish(p);
         }
@@ -134,7 +142,9 @@ fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
     }
     if p.init {
         // This process is PID 1 of the new pid namespace: the worker is PID 2.
-        let worker = check(forker.start_worker(p), Step::Fork, 0)?;
+        // SAFETY: this process (spawn's clone child, a private copy: no CLONE_VM with an
+        // init) never returns from here; it inherited `spawn`'s fully blocked signal mask.
+        let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
         if worker == 0 {
             return finish(p);
         }
@@ -352,12 +362,15 @@ pub unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
     raw::exit(127)
 }
 
-/// The entry of the light init of a pid namespace entered by a fork (a clone with CLONE_VM
-/// of a private copy): once told the worker exists (PID 2), it reaps orphans until the worker
-/// exits, then exits, which ends the namespace. `arg` is the read end of its control pipe.
+/// The entry of the light init of a pid namespace entered by a fork (a clone with CLONE_VM of
+/// the Python process on `run`'s in-place route, or of a relay): once told the worker exists
+/// (PID 2), it reaps orphans until the worker exits, then exits, which ends the namespace.
+/// `arg` is the read end of its control pipe.
 ///
 /// # Safety
-/// Must run on its own stack in a process whose memory is not the caller's.
+/// Must be the entry of a clone running on its own stack, which stays mapped until it is
+/// reaped, with every signal blocked. It may share the memory of the Python process: it
+/// writes nothing but that stack and makes raw system calls only.
 pub unsafe extern "C" fn watcher_entry(arg: *const c_void) -> ! {
     init::watch(arg as usize as i32)
 }

@@ -73,7 +73,8 @@ impl HookForker<'_> {
 }
 
 impl Forker for HookForker<'_> {
-    fn start_worker(&self, _plan: &Plan) -> isize {
+    /// A fork: the worker gets a copy of the memory, not a share.
+    unsafe fn start_worker(&self, _plan: &Plan) -> isize {
         self.fork()
     }
 }
@@ -169,7 +170,9 @@ fn fork_in_place(
     if plan.init {
         let mut mask = 0;
         raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut mask));
-        let started = trampoline::start_watcher(&plan);
+        // SAFETY: every signal is blocked; the stack goes to the `Init` below, which keeps it
+        // until the watcher is reaped (or to `Drop for Init`, which kills and reaps it).
+        let started = unsafe { trampoline::start_watcher(&plan) };
         raw::sigprocmask(libc::SIG_SETMASK, mask, None);
         match started {
             Ok(w) => watcher = Some(w),

@@ -189,13 +189,20 @@ pub unsafe fn start(
 }
 
 /// Starts the light init of a pid namespace entered by a fork (`child::watcher_entry`): a
-/// clone with CLONE_VM of the calling process, which must be a private copy of the caller,
-/// never the Python process itself. Returns its pid and the write end of its control pipe.
-pub fn start_watcher(plan: &Plan) -> std::result::Result<(i32, i32), i32> {
+/// clone with CLONE_VM of the calling process (the Python process itself on `run`'s in-place
+/// route, a private copy of it on the relay route) on `plan.watcher_stack`. Returns its pid
+/// and the write end of its control pipe.
+///
+/// # Safety
+/// The watcher stack must be unused by anything else and stay mapped until the watcher is
+/// reaped (its owner keeps it: `Init`, or a relay that never returns). Every signal of the
+/// calling thread must be blocked (the clone briefly runs with the caller's memory and
+/// signal handlers). The watcher shares the caller's memory but writes nothing outside that
+/// stack and makes raw system calls only.
+pub unsafe fn start_watcher(plan: &Plan) -> std::result::Result<(i32, i32), i32> {
     let (ctl_r, ctl_w) = raw::pipe().map_err(|e| (-e) as i32)?;
     let arg = ctl_r as usize as *const c_void;
-    // SAFETY: the watcher stack is unused and lives as long as this process's memory, which
-    // the watcher shares; the watcher runs raw system calls only.
+    // SAFETY: guaranteed by the caller; the watcher reads only its control pipe's fd.
     let pid = unsafe {
         clone_on(
             libc::CLONE_VM,
@@ -214,15 +221,16 @@ pub fn start_watcher(plan: &Plan) -> std::result::Result<(i32, i32), i32> {
 }
 
 /// Starts the worker of a spawned child's init or relay: a clone with CLONE_VM|CLONE_VFORK
-/// (the child is a private copy, or never gets here) that runs `child::worker_entry`.
+/// of that child (a private copy, not the caller: `spawn` takes the clone route without
+/// CLONE_VM whenever there is an init or relay) that runs `child::worker_entry`.
 pub struct RawForker;
 
 impl Forker for RawForker {
-    fn start_worker(&self, plan: &Plan) -> isize {
+    unsafe fn start_worker(&self, plan: &Plan) -> isize {
         let flags = libc::CLONE_VM | libc::CLONE_VFORK;
         let arg = plan as *const Plan as *const c_void;
-        // SAFETY: the worker stack is unused; with CLONE_VFORK this process waits until the
-        // worker has exec'd or exited, and all its signals are blocked.
+        // SAFETY: the caller guarantees the stack, the plan and the blocked signals; with
+        // CLONE_VFORK this process is suspended until the worker has exec'd or exited.
         unsafe {
             clone_on(
                 flags,
