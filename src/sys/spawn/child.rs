@@ -2,6 +2,7 @@
 //! no locks, no libc wrappers), so that it is safe in a clone that shares the parent's memory.
 
 use std::ffi::c_void;
+use std::sync::atomic::Ordering;
 
 use super::channel::{self, Failure, Step};
 use super::init;
@@ -127,6 +128,10 @@ fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
         } else {
             None
         };
+        // A worker in the pid namespace cannot see its parent (getppid is 0): it checks this
+        // pidfd after its PR_SET_PDEATHSIG instead.
+        let me = raw::pidfd_open(raw::getpid() as i32);
+        p.relay_pidfd.store(me as i32, Ordering::Relaxed);
         // SAFETY: as above.
         let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
         if worker == 0 {
@@ -164,6 +169,20 @@ pub fn finish(p: &Plan) -> Result<(), Failure> {
             Step::Pdeathsig,
             libc::SIGKILL,
         )?;
+        // The relay may have died between the fork and the prctl.
+        let relay = p.relay_pidfd.load(Ordering::Relaxed);
+        if relay >= 0 {
+            let mut fds = [libc::pollfd {
+                fd: relay,
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            let gone = raw::poll(&mut fds, false) != 0;
+            raw::close(relay);
+            if gone {
+                raw::exit(1);
+            }
+        }
     }
     if p.mount_proc {
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;

@@ -107,7 +107,7 @@ pub fn watch(ctl: i32) -> ! {
     loop {
         let mut status = 0;
         while raw::wait4(-1, &mut status, libc::WNOHANG | libc::__WALL) > 0 {}
-        raw::poll(&mut fds);
+        raw::poll(&mut fds, true);
         if fds[0].revents != 0 {
             raw::exit(0);
         }

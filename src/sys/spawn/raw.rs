@@ -221,6 +221,12 @@ pub fn prctl(option: i32, arg: usize) -> isize {
     unsafe { syscall(libc::SYS_prctl, [option as usize, arg, 0, 0, 0, 0]) }
 }
 
+/// getpid(2).
+pub fn getpid() -> isize {
+    // SAFETY: no arguments.
+    unsafe { syscall(libc::SYS_getpid, [0; 6]) }
+}
+
 /// getppid(2).
 pub fn getppid() -> isize {
     // SAFETY: no arguments.
@@ -324,10 +330,16 @@ pub fn signalfd(mask: u64) -> isize {
     unsafe { syscall(nr, [usize::MAX, ptr, 8, flags, 0, 0]) }
 }
 
-/// ppoll(2) without a timeout or signal mask.
-pub fn poll(fds: &mut [libc::pollfd]) -> isize {
-    let a = [fds.as_mut_ptr() as usize, fds.len(), 0, 0, 0, 0];
-    // SAFETY: the pollfd array is valid and writable for its length.
+/// ppoll(2) without a signal mask; `wait` false returns at once (a zero timeout), true
+/// waits without a timeout.
+pub fn poll(fds: &mut [libc::pollfd], wait: bool) -> isize {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let timeout = if wait { 0 } else { p(&zero) };
+    let a = [fds.as_mut_ptr() as usize, fds.len(), timeout, 0, 0, 0];
+    // SAFETY: the pollfd array is valid and writable for its length; `zero` outlives the call.
     unsafe { syscall(libc::SYS_ppoll, a) }
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
+use std::sync::atomic::AtomicI32;
 
 use crate::sys::error::{Error, Result};
 use crate::sys::idmap::{IdMap, Setgroups};
@@ -186,6 +187,9 @@ pub struct Plan {
     pub init: bool,
     pub pdeathsig: i32,
     pub parent_pid: i32,
+    /// A relay's pidfd for itself, set before it starts the worker (-1: none): the worker
+    /// checks after its PR_SET_PDEATHSIG that the relay has not died before.
+    pub relay_pidfd: AtomicI32,
     pub channel: RawFd,
     /// Where the worker of a spawned child's init or relay runs: (lowest address, size).
     pub worker_stack: (u64, u64),
@@ -244,6 +248,7 @@ impl Plan {
             init: spec.init && pid_new,
             pdeathsig: spec.pdeathsig,
             parent_pid: me,
+            relay_pidfd: AtomicI32::new(-1),
             channel: -1,
             worker_stack: (0, 0),
             watcher_stack: (0, 0),
