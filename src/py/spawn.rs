@@ -12,6 +12,7 @@ use super::idmap::PyIdMap;
 use super::namespace::PyNamespace;
 use crate::sys::error::Error;
 use crate::sys::idmap::Setgroups;
+use crate::sys::ns::Namespace;
 use crate::sys::spawn as core;
 use crate::sys::spawn::fork::{ForkHooks, Forked};
 use crate::sys::spawn::{Child, Failed, Program, Spec, Starting};
@@ -101,13 +102,18 @@ impl ChildSpec {
 }
 
 impl ChildSpec {
-    /// The spec with the join fds of now (the handles must still be open).
-    fn current(&self, py: Python<'_>) -> PyResult<Spec> {
+    /// The spec with fds of the namespaces to join (the handles must be open), and those fds:
+    /// copies owned by the caller, so that another thread closing a handle while the child
+    /// starts (the GIL released) cannot let the fd number be reused.
+    fn current(&self, py: Python<'_>) -> PyResult<(Spec, Vec<Namespace>)> {
         let mut spec = self.spec.clone();
+        let mut held = Vec::with_capacity(self.join.len());
         for (slot, ns) in spec.join.iter_mut().zip(&self.join) {
-            slot.1 = ns.borrow(py).get()?.as_fd().as_raw_fd();
+            let copy = ns.borrow(py).get()?.try_clone()?;
+            slot.1 = copy.as_fd().as_raw_fd();
+            held.push(copy);
         }
-        Ok(spec)
+        Ok((spec, held))
     }
 }
 
@@ -184,7 +190,7 @@ pub fn spawn(
         close_fds,
     };
     program.check().map_err(PyValueError::new_err)?;
-    let spec = spec.current(py)?;
+    let (spec, _held) = spec.current(py)?;
     let starting = py
         .detach(|| core::spawn(&spec, &program))
         .map_err(|f| to_pyerr(py, f))?;
@@ -216,7 +222,7 @@ impl Init {
 /// end). Used by pyns.run.
 #[pyfunction]
 pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<(i32, i32, Option<Init>, i32)> {
-    let spec = spec.current(py)?;
+    let (spec, _held) = spec.current(py)?;
     let hooks = ForkHooks {
         before: pyo3::ffi::PyOS_BeforeFork,
         after_parent: pyo3::ffi::PyOS_AfterFork_Parent,

@@ -216,6 +216,22 @@ impl Namespace {
         self.ino
     }
 
+    /// A second handle on the same namespace, with its own fd (fcntl(2) F_DUPFD_CLOEXEC).
+    pub fn try_clone(&self) -> Result<Namespace> {
+        let fd = self.fd.try_clone().map_err(|e| {
+            Error::new(
+                "dup the namespace fd",
+                e.raw_os_error().unwrap_or(libc::EIO),
+            )
+        })?;
+        Ok(Namespace {
+            fd,
+            kind: self.kind,
+            dev: self.dev,
+            ino: self.ino,
+        })
+    }
+
     /// The same namespace as `other` (same nsfs device and inode).
     pub fn same_as(&self, other: &Namespace) -> bool {
         (self.dev, self.ino) == (other.dev, other.ino)
