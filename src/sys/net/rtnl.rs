@@ -17,6 +17,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::sys::error::{Error, Result};
 use crate::sys::ns::Kind;
+use crate::sys::pidfd::fork_generation;
 use crate::sys::thread::ThreadGuard;
 
 /// Receive buffer: the kernel fills dump datagrams up to 32 KiB, so 64 KiB always suffices.
@@ -45,7 +46,9 @@ static CACHED: AtomicUsize = AtomicUsize::new(0);
 pub struct Rtnl {
     sock: Socket,
     seq: u32,
-    pid: libc::pid_t,
+    /// The fork generation it was opened in (a forked child's differs, even with the same pid
+    /// in a new pid namespace).
+    forks: u64,
     counted: bool,
 }
 
@@ -68,8 +71,7 @@ impl Rtnl {
         Ok(Rtnl {
             sock,
             seq: 0,
-            // SAFETY: getpid has no preconditions.
-            pid: unsafe { libc::getpid() },
+            forks: fork_generation(),
             counted: false,
         })
     }
@@ -288,9 +290,8 @@ impl RtnlCache {
         let Ok(mut slot) = self.0.try_lock() else {
             return f(&mut Rtnl::open_in(netns)?);
         };
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        if slot.as_ref().is_some_and(|r| r.pid != pid) {
+        let forks = fork_generation();
+        if slot.as_ref().is_some_and(|r| r.forks != forks) {
             *slot = None; // inherited over fork: the parent owns the conversation
         }
         if let Some(rtnl) = slot.as_mut() {
