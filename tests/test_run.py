@@ -351,3 +351,26 @@ def test_nested_run_with_a_new_pid_namespace_gets_its_own_namespaces():
     outer, inner = pyns.run(_nested, pid=True, net=True, uts=True)
     assert outer != _ns_inodes()
     assert inner[0] != outer[0] and inner[1] != outer[1]
+
+
+_AFTER_FORK_SEEN: list[int] = []
+_WATCH_AFTER_FORK = threading.Event()
+
+
+def _after_fork_in_parent() -> None:
+    if _WATCH_AFTER_FORK.is_set():
+        _AFTER_FORK_SEEN.append(os.stat("/proc/thread-self/ns/uts").st_ino)
+
+
+os.register_at_fork(after_in_parent=_after_fork_in_parent)
+
+
+def test_after_fork_callbacks_run_back_in_the_callers_namespaces():
+    # As root, run(pid=True) makes the namespaces on the calling thread and forks there.
+    mine = os.stat("/proc/thread-self/ns/uts").st_ino
+    _WATCH_AFTER_FORK.set()
+    try:
+        assert pyns.run(os.getpid, pid=True, uts=True) == 2
+    finally:
+        _WATCH_AFTER_FORK.clear()
+    assert _AFTER_FORK_SEEN == [mine]

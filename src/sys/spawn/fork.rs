@@ -191,18 +191,20 @@ fn fork_in_place(
     if pid == 0 {
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
-        std::mem::forget(init); // the parent's to reap
-                                // The parent's to restore: dropped here (a later fork generation), it only closes
-                                // its fds, even where this worker's tid equals the parent thread's (nested pid ns).
+        // The init is the parent's to reap. The guard is the parent's to restore: dropped
+        // here (a later fork generation), it only closes its fds, even where this worker's
+        // tid equals the parent thread's (nested pid namespaces).
+        std::mem::forget(init);
         drop(guard);
         drop((lock, channel, result.0));
         return in_child(child::adopt(&plan), child_end, result.1);
     }
     let fork_err = Error::last("fork");
+    // Back in the caller's namespaces before Python's after-fork callbacks run.
+    let restored = guard.restore();
     // SAFETY: as above, in the parent.
     unsafe { (hooks.after_parent)() };
     drop((child_end, result.1));
-    let restored = guard.restore();
     if let Some((_, ctl)) = watcher {
         // The worker exists (or never will): the init may watch it now.
         raw::write(ctl, b"w");
