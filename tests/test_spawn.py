@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import wait_for_comm
 
 import pyns
 
@@ -165,6 +166,37 @@ def test_only_stdio_and_pass_fds_are_inherited():
         with pyns.spawn(["sleep", "30"], close_fds=False) as p:
             assert str(r) in os.listdir(f"/proc/{p.pid}/fd")
             assert str(w) not in os.listdir(f"/proc/{p.pid}/fd")  # O_CLOEXEC
+            p.kill()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def _program_of(p: pyns.Process) -> int:
+    """The pid of the program behind an init or relay (its only child), once it has exec'd."""
+    deadline = time.monotonic() + 10
+    while True:
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            kids = f.read().split()
+        if kids:
+            wait_for_comm(int(kids[0]), "sleep")
+            return int(kids[0])
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"pid": True}, {"join": {"pid": os.getpid()}}], ids=["init", "relay"]
+)
+def test_nothing_else_is_inherited_behind_an_init_or_relay(kwargs):
+    r, w = os.pipe()
+    os.set_inheritable(r, True)
+    try:
+        with pyns.spawn(["sleep", "30"], pass_fds=[w], **kwargs) as p:
+            program = _program_of(p)
+            fds = sorted(os.listdir(f"/proc/{program}/fd"), key=int)
+            assert fds == ["0", "1", "2", str(w)]
+            assert all(int(fd) < 3 for fd in os.listdir(f"/proc/{p.pid}/fd"))
             p.kill()
     finally:
         os.close(r)
