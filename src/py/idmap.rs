@@ -63,16 +63,7 @@ impl PyIdMap {
     /// Writes the map to `/proc/<pid>/uid_map` or `gid_map` (`file` is "uid_map" or
     /// "gid_map"). The kernel accepts one write per map and process.
     fn write(&self, pid: i64, file: &str) -> PyResult<()> {
-        let which = match file {
-            "uid_map" => Which::Uid,
-            "gid_map" => Which::Gid,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "file must be 'uid_map' or 'gid_map', not {}",
-                    super::quote(file)
-                )))
-            }
-        };
+        let which: Which = file.parse().map_err(PyValueError::new_err)?;
         Ok(self.map.write(check_pid(pid)?, which)?)
     }
 

@@ -52,16 +52,7 @@ impl ChildSpec {
             .iter()
             .map(|k| parse_kind(k))
             .collect::<PyResult<Vec<_>>>()?;
-        let setgroups = match setgroups {
-            "deny" => Setgroups::Deny,
-            "allow" => Setgroups::Allow,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "setgroups must be 'deny' or 'allow', not {}",
-                    super::quote(other)
-                )))
-            }
-        };
+        let setgroups: Setgroups = setgroups.parse().map_err(PyValueError::new_err)?;
         if !(0..=64).contains(&pdeathsig) {
             return Err(PyValueError::new_err(format!(
                 "pdeathsig must be a signal number (or 0 for none), not {pdeathsig}"

@@ -44,11 +44,58 @@ pub enum Setgroups {
     Allow,
 }
 
+impl Setgroups {
+    const ALL: [Setgroups; 2] = [Setgroups::Deny, Setgroups::Allow];
+
+    /// What is written to the file: "deny" or "allow".
+    pub fn text(self) -> &'static str {
+        match self {
+            Setgroups::Deny => "deny",
+            Setgroups::Allow => "allow",
+        }
+    }
+}
+
 /// Which map file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
     Uid,
     Gid,
+}
+
+/// The value among `all` whose name is `s`, else a message naming the choices.
+fn parse_choice<T: Copy>(
+    what: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    s: &str,
+) -> std::result::Result<T, String> {
+    all.iter().copied().find(|v| name(*v) == s).ok_or_else(|| {
+        let names: Vec<String> = all.iter().map(|v| format!("'{}'", name(*v))).collect();
+        format!(
+            "{what} must be {}, not '{}'",
+            names.join(" or "),
+            s.escape_debug()
+        )
+    })
+}
+
+impl std::str::FromStr for Setgroups {
+    type Err = String;
+
+    /// "deny" or "allow".
+    fn from_str(s: &str) -> std::result::Result<Setgroups, String> {
+        parse_choice("setgroups", &Setgroups::ALL, Setgroups::text, s)
+    }
+}
+
+impl std::str::FromStr for Which {
+    type Err = String;
+
+    /// "uid_map" or "gid_map".
+    fn from_str(s: &str) -> std::result::Result<Which, String> {
+        parse_choice("file", &[Which::Uid, Which::Gid], Which::file, s)
+    }
 }
 
 impl Which {
@@ -277,10 +324,7 @@ impl fmt::Display for IdMap {
 /// Writes `/proc/<pid>/setgroups` ("deny" or "allow").
 pub fn write_setgroups(pid: libc::pid_t, value: Setgroups) -> Result<()> {
     let path = format!("/proc/{pid}/setgroups");
-    let text = match value {
-        Setgroups::Deny => "deny",
-        Setgroups::Allow => "allow",
-    };
+    let text = value.text();
     std::fs::write(&path, text).map_err(|e| {
         Error::new(
             format!("write {text:?} to {path}"),
@@ -327,6 +371,20 @@ pub fn write_maps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setgroups_and_which_parse_their_names() {
+        assert_eq!("allow".parse(), Ok(Setgroups::Allow));
+        assert_eq!("gid_map".parse(), Ok(Which::Gid));
+        assert_eq!(
+            "nope".parse::<Setgroups>(),
+            Err("setgroups must be 'deny' or 'allow', not 'nope'".to_string())
+        );
+        assert!("uid"
+            .parse::<Which>()
+            .unwrap_err()
+            .contains("'uid_map' or 'gid_map'"));
+    }
 
     #[test]
     fn parses_and_prints_kernel_text() {
