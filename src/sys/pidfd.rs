@@ -94,27 +94,20 @@ pub fn thread_namespace_fd(kind: Kind, for_children: bool) -> Option<Result<Owne
     let forks = fork_generation();
     let r = THREAD_PIDFD.try_with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(at, _)| *at != forks) {
-            *slot = None;
-            *slot = Some((forks, pidfd_open(gettid(), PIDFD_THREAD).ok()?));
-        }
-        let (_, pidfd) = slot.as_ref()?;
-        Some(namespace_fd(
-            std::os::fd::AsFd::as_fd(pidfd),
-            kind,
-            for_children,
-        ))
+        let (_, pidfd) = match slot.take() {
+            Some(cached) if cached.0 == forks => slot.insert(cached),
+            _ => slot.insert((forks, pidfd_open(gettid(), PIDFD_THREAD)?)),
+        };
+        namespace_fd(std::os::fd::AsFd::as_fd(pidfd), kind, for_children)
     });
     match r {
-        Ok(Some(Err(e))) if e.errno == libc::ENOTTY || e.errno == libc::EINVAL => {
+        // No pidfd_open, no PIDFD_THREAD, or no pidfs namespace ioctls: not another error
+        // (EMFILE, ...), which the /proc path would meet as well.
+        Ok(Err(e)) if [libc::ENOSYS, libc::EINVAL, libc::ENOTTY].contains(&e.errno) => {
             UNSUPPORTED.store(true, Ordering::Relaxed);
             None
         }
-        Ok(Some(res)) => Some(res),
-        Ok(None) => {
-            UNSUPPORTED.store(true, Ordering::Relaxed);
-            None
-        }
+        Ok(res) => Some(res),
         Err(_) => None, // the thread is exiting
     }
 }

@@ -32,8 +32,17 @@ pub fn exit_code(status: i32) -> i32 {
     }
 }
 
+/// Whether `sig` is a keyboard signal from the terminal (SIGINT or SIGQUIT sent by the
+/// kernel, si_code SI_KERNEL): it went to the whole foreground process group, the worker
+/// included, so forwarding it would deliver it twice. As with util-linux `unshare --fork`,
+/// Ctrl-C reaches the program once, straight from the terminal.
+fn from_the_tty(sig: i32, si_code: i32) -> bool {
+    (sig == libc::SIGINT || sig == libc::SIGQUIT) && si_code == libc::SI_KERNEL
+}
+
 /// Waits on signals (all blocked) until `worker` exits, and `other` too if it is > 0:
-/// forwards TERM, INT, HUP, QUIT, USR1 and USR2 to the worker, reaps every child (orphans in a
+/// forwards TERM, INT, HUP, QUIT, USR1 and USR2 to the worker (not INT or QUIT from the
+/// terminal, which the worker got itself: see `from_the_tty`), reaps every child (orphans in a
 /// pid namespace come to PID 1), and exits with the worker's status (128 + signal if it was
 /// killed).
 pub fn supervise(worker: i32, other: i32) -> ! {
@@ -60,7 +69,7 @@ pub fn supervise(worker: i32, other: i32) -> ! {
             raw::exit(c);
         }
         let sig = raw::sigwait(set, &mut info) as i32;
-        if sig > 0 && sig != libc::SIGCHLD && code.is_none() {
+        if sig > 0 && sig != libc::SIGCHLD && code.is_none() && !from_the_tty(sig, info.si_code) {
             raw::kill(worker, sig);
         }
     }
@@ -73,7 +82,9 @@ pub fn watch(ctl: i32) -> ! {
     raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
     raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize);
     // Its copies of the set-up channel and of pipes must not hold them open.
-    raw::close_range(0, (ctl - 1) as u32);
+    if ctl > 0 {
+        raw::close_range(0, (ctl - 1) as u32);
+    }
     raw::close_range((ctl + 1) as u32, u32::MAX);
     let mut byte = [0u8; 1];
     let r = loop {
@@ -123,6 +134,14 @@ mod tests {
     fn exit_codes() {
         assert_eq!(exit_code(3 << 8), 3);
         assert_eq!(exit_code(libc::SIGTERM), 128 + libc::SIGTERM);
+    }
+
+    #[test]
+    fn terminal_keyboard_signals_are_not_forwarded_twice() {
+        assert!(from_the_tty(libc::SIGINT, libc::SI_KERNEL));
+        assert!(from_the_tty(libc::SIGQUIT, libc::SI_KERNEL));
+        assert!(!from_the_tty(libc::SIGINT, libc::SI_USER));
+        assert!(!from_the_tty(libc::SIGTERM, libc::SI_KERNEL));
     }
 
     #[test]
