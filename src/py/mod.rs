@@ -8,6 +8,8 @@ pub mod mount;
 pub mod namespace;
 pub mod net;
 pub mod netinfo;
+pub mod node;
+pub mod qdisc;
 pub mod spawn;
 
 /// A str as Python's `repr` shows it: `'box'`.

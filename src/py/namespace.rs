@@ -8,7 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::{check_pid, parse_kind, pyns_error};
-use crate::sys::net::rtnl::RtnlCache;
+use crate::sys::net::rtnl::{Rtnl, RtnlCache};
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
 
@@ -32,6 +32,15 @@ impl PyNamespace {
             ino: ns.inode(),
             ns: Some(ns),
             rtnl: RtnlCache::new(),
+        }
+    }
+
+    /// A handle on a network namespace with `rtnl`, a netlink socket opened inside it, as its
+    /// cached socket.
+    pub fn with_rtnl(ns: Namespace, rtnl: Rtnl) -> Self {
+        PyNamespace {
+            rtnl: RtnlCache::seeded(rtnl),
+            ..PyNamespace::wrap(ns)
         }
     }
 
