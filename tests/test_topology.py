@@ -459,21 +459,25 @@ def test_rootless_topology_inside_a_user_namespace(nobody) -> None:
 def test_rootless_hosts_in_a_child_sharing_the_host_netns(nobody) -> None:
     out = nobody(
         """
-        import pyns
+        import socket, subprocess, pyns
         from pyns.testing import Topology
 
         def build():
             with Topology() as t:
-                a, b = t.host("a"), t.host("b")
-                t.link(a, b)
-                t.shape(a, b, rate_mbit=10)
-                return a.addresses, b.run(__import__("socket").gethostname)
+                a, r, b = t.host("a"), t.router("r"), t.host("b")
+                t.link(a, r); t.link(r, b)
+                t.shape(a, r, rate_mbit=10)
+                t.partition(r, b); t.heal(r, b)
+                p = b.spawn(["hostname"], stdout=subprocess.PIPE)
+                out = p.communicate()[0].decode().strip()
+                gw = [x.via for x in pyns.net.routes(netns=a.netns) if x.via]
+                return a.addresses, b.run(socket.gethostname), out, gw
 
         print(pyns.run(build, user=True, map_root=True))
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(['10.0.0.1/24'], 'b')"
+    assert out.stdout.strip() == "(['10.0.0.1/24'], 'b', 'b', ['10.0.0.2'])"
 
 
 def test_plugin_checks_and_light_import(nobody) -> None:

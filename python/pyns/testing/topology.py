@@ -25,6 +25,10 @@ T = TypeVar("T")
 _Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 _Interface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
+#: Where subnets come from when none is given: its /24s, in order.
+_AUTO = ipaddress.IPv4Network("10.0.0.0/8")
+_AUTO_BASE = int(_AUTO.network_address)
+
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
 
@@ -306,7 +310,8 @@ class Topology:
         self._nodes: dict[str, _Node] = {}
         self._links: list[Veth] = []
         self._processes: list[Process] = []
-        self._used: list[_Network] = []
+        self._explicit: list[_Network] = []
+        self._auto_used: set[int] = set()
         self._auto = 0
         self._routes: dict[Host, dict[str, str]] = {}
         self._closed = False
@@ -444,6 +449,8 @@ class Topology:
     # ------------------------------------------------------------------ addressing
 
     def _claim(self, subnet: Union[None, str, _Network]) -> _Network:
+        """Reserves `subnet`, or the next free /24 of 10.0.0.0/8 (in constant time: auto
+        subnets are kept as their index, explicit ones, usually few, in a list)."""
         if subnet is None:
             while True:
                 n = self._auto
@@ -451,15 +458,29 @@ class Topology:
                 if n >= 65536:
                     raise ValueError("no free /24 left in 10.0.0.0/8 for another subnet")
                 candidate = ipaddress.ip_network(f"10.{n >> 8}.{n & 255}.0/24")
-                if not any(candidate.overlaps(u) for u in self._used):  # type: ignore[arg-type]
+                if not any(candidate.overlaps(u) for u in self._explicit):  # type: ignore[arg-type]
                     break
-        else:
-            candidate = _network(subnet, "subnet")
-            for u in self._used:
-                if u.version == candidate.version and candidate.overlaps(u):  # type: ignore[arg-type]
-                    raise ValueError(f"subnet {candidate} overlaps {u}, used already")
-        self._used.append(candidate)
+            self._auto_used.add(n)
+            return candidate
+        candidate = _network(subnet, "subnet")
+        self._reserve(candidate)
         return candidate
+
+    def _reserve(self, network: _Network) -> None:
+        for u in self._explicit:
+            if u.version == network.version and network.overlaps(u):  # type: ignore[arg-type]
+                raise ValueError(f"subnet {network} overlaps {u}, used already")
+        if network.version == 4 and network.overlaps(_AUTO):  # type: ignore[arg-type]
+            first = max(int(network.network_address), int(_AUTO.network_address))
+            last = min(int(network.broadcast_address), int(_AUTO.broadcast_address))
+            lo, hi = (first - _AUTO_BASE) >> 8, (last - _AUTO_BASE) >> 8
+            taken = (range(lo, hi + 1) if hi - lo < len(self._auto_used) else self._auto_used)
+            for n in taken:
+                if lo <= n <= hi and n in self._auto_used:
+                    raise ValueError(
+                        f"subnet {network} overlaps 10.{n >> 8}.{n & 255}.0/24, used already"
+                    )
+        self._explicit.append(network)
 
     def link(
         self,
@@ -521,7 +542,7 @@ class Topology:
                 network = ia.network
                 if ib.network.version != network.version:
                     raise ValueError(f"addresses {addresses} mix IPv4 and IPv6")
-                self._used.append(network)
+                self._reserve(network)
             else:
                 network = self._claim(subnet)
                 ia, ib = _nth(network, 1), _nth(network, 2)
