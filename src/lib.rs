@@ -60,6 +60,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::qdisc::net_blackhole, m)?,
         wrap_pyfunction!(py::node::net_node, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
+        wrap_pyfunction!(py::node::net_wire, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -357,19 +357,20 @@ def test_teardown_after_an_exception_kills_and_frees() -> None:
 
 
 def test_persist_names_the_namespaces() -> None:
-    with Topology(prefix="pyns-test-persist", persist=True) as t:
-        a, b = t.host("a"), t.host("b")
-        t.link(a, b)
+    names = ["pyns-test-persist-a", "pyns-test-persist-b"]
     try:
-        assert {"pyns-test-persist-a", "pyns-test-persist-b"} <= set(pyns.netns.names())
+        with Topology(prefix="pyns-test-persist", persist=True) as t:
+            a, b = t.host("a"), t.host("b")
+            t.link(a, b)
+        assert set(names) <= set(pyns.netns.names())
         out = subprocess.run(
-            ["ip", "netns", "exec", "pyns-test-persist-a", "ip", "-o", "addr", "show", "eth0"],
+            ["ip", "netns", "exec", names[0], "ip", "-o", "addr", "show", "eth0"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         assert "10.0.0.1/24" in out
     finally:
-        pyns.netns.remove("pyns-test-persist-a")
-        pyns.netns.remove("pyns-test-persist-b")
+        for n in set(names) & set(pyns.netns.names()):
+            pyns.netns.remove(n)
 
 
 _SCRIPT = """

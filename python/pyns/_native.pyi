@@ -58,6 +58,7 @@ __all__ = [
     "net_blackhole",
     "net_node",
     "netns_persist",
+    "net_wire",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -387,3 +388,13 @@ def net_node(
     hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
+def net_wire(
+    name: str,
+    peer: str,
+    netns: _Netns,
+    peer_netns: _Netns,
+    cidr: Optional[str] = None,
+    peer_cidr: Optional[str] = None,
+    mtu: Optional[int] = None,
+    master: Optional[str] = None,
+) -> None: ...

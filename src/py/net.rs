@@ -107,7 +107,7 @@ pub(super) struct Target<'a> {
 }
 
 impl Target<'_> {
-    fn fd(&self) -> Option<BorrowedFd<'_>> {
+    pub(super) fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.ns.map(|n| n.as_fd())
     }
 

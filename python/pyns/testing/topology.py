@@ -54,13 +54,15 @@ def _network(subnet: object, what: str) -> _Network:
 
 def _nth(network: _Network, n: int) -> _Interface:
     """The n-th address of `network` (1-based), as an interface with its prefix length."""
-    addr = network.network_address + n
-    last = network.broadcast_address
+    addr = int(network.network_address) + n
+    last = int(network.broadcast_address)
     if network.version == 4 and network.prefixlen < 31:
         last -= 1
     if addr > last:
         raise ValueError(f"subnet {network} has no room for an address number {n}")
-    return ipaddress.ip_interface(f"{addr}/{network.prefixlen}")
+    if network.version == 4:
+        return ipaddress.IPv4Interface((addr, network.prefixlen))
+    return ipaddress.IPv6Interface((addr, network.prefixlen))
 
 
 class _Node:
@@ -314,6 +316,7 @@ class Topology:
         self._auto_used: set[int] = set()
         self._auto = 0
         self._routes: dict[Host, dict[str, str]] = {}
+        self._routers = 0
         self._closed = False
 
     def __repr__(self) -> str:
@@ -387,6 +390,7 @@ class Topology:
                 handles[kind] = ns
         host = Host(self, name, handles, bool(forwarding))
         self._nodes[name] = host
+        self._routers += host.forwarding
         self._persist(name, net_ns)
         return host
 
@@ -457,7 +461,7 @@ class Topology:
                 self._auto += 1
                 if n >= 65536:
                     raise ValueError("no free /24 left in 10.0.0.0/8 for another subnet")
-                candidate = ipaddress.ip_network(f"10.{n >> 8}.{n & 255}.0/24")
+                candidate = ipaddress.IPv4Network((_AUTO_BASE + (n << 8), 24))
                 if not any(candidate.overlaps(u) for u in self._explicit):  # type: ignore[arg-type]
                     break
             self._auto_used.add(n)
@@ -532,8 +536,10 @@ class Topology:
             network = sw.subnet
             ifaces = (None, mine) if sw is na else (mine, None)
             names = (na._next_ifname(), nb._next_ifname())
-            self._wire_switch(sw, host, names[0] if sw is na else names[1],
-                              names[1] if sw is na else names[0], mine, mtu)  # fmt: skip
+            if sw is na:
+                self._wire(sw, host, names, ifaces, mtu)
+            else:  # made from the switch's side, where the bridge is
+                self._wire(sw, host, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu)
         else:
             if addresses is not None:
                 if subnet is not None:
@@ -556,7 +562,7 @@ class Topology:
                 assert isinstance(node, Host)
                 node._addresses.append((veth.ifname(node), iface))
         self._links.append(veth)
-        if any(h.forwarding for h in self.hosts):
+        if self._routers:
             self.route()
         return veth
 
@@ -574,22 +580,20 @@ class Topology:
         a: _Node,
         b: _Node,
         names: tuple[str, str],
-        ifaces: tuple[_Interface, _Interface],
+        ifaces: tuple[Optional[_Interface], Optional[_Interface]],
         mtu: Optional[int],
     ) -> None:
-        net.veth(names[0], names[1], netns=a.netns, peer_netns=b.netns)
-        for node, name, iface in zip((a, b), names, ifaces):
-            net.add_addr(name, str(iface), netns=node.netns)
-            net.set_link(name, up=True, mtu=mtu, netns=node.netns)
-
-    @staticmethod
-    def _wire_switch(
-        sw: Switch, host: _Node, port: str, name: str, iface: _Interface, mtu: Optional[int]
-    ) -> None:
-        net.veth(port, name, netns=sw.netns, peer_netns=host.netns)
-        net.set_link(port, up=True, mtu=mtu, master=BRIDGE, netns=sw.netns)
-        net.add_addr(name, str(iface), netns=host.netns)
-        net.set_link(name, up=True, mtu=mtu, netns=host.netns)
+        """The veth from `a`'s side, its peer born in `b`; a switch's end is a bridge port."""
+        _native.net_wire(
+            names[0],
+            names[1],
+            a.netns,
+            b.netns,
+            None if ifaces[0] is None else str(ifaces[0]),
+            None if ifaces[1] is None else str(ifaces[1]),
+            mtu,
+            BRIDGE if isinstance(a, Switch) else None,
+        )
 
     # ------------------------------------------------------------------ routing
 
