@@ -59,7 +59,7 @@ def main() -> int:
             for row in rows:
                 if args.only not in row.name:
                     continue
-                rounds = 3 if args.quick else 21
+                rounds = 3 if args.quick else (row.rounds or 21)
                 batch = max(1, row.batch // 20) if args.quick else row.batch
                 med = _measure(row, rounds, batch)
                 base = med.get(row.base)
