@@ -15,7 +15,8 @@ import tracemalloc
 from harness import Ctx, Impl, Row, cprog, timed
 from rows_net import IPRoute, _pair_pyroute2
 
-from pyns.testing import Topology
+from pyns import _native, net
+from pyns.testing import Host, Topology
 
 CHAIN = 1000
 
@@ -25,61 +26,43 @@ def _pair() -> None:
         t.link(t.host("a"), t.host("b"))
 
 
-def _live_netns() -> int | None:
-    """How many network namespaces the kernel still has (net_namespace objects in
-    /proc/slabinfo), or None where that cannot be read."""
-    try:
-        with open("/proc/slabinfo") as f:
-            for line in f:
-                if line.startswith("net_namespace "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-#: How many network namespaces the machine had before the rows ran.
-_BASE: list[int] = []
-
-
-def _settle(target: int | None, limit: float = 60.0) -> float:
-    """Waits until the kernel has freed the namespaces of a torn-down topology (it does so
-    asynchronously, in a kernel worker) -- until no more than `target` (+16 for other users of
-    the machine) are left -- so that one measurement does not pay for another's clean-up.
+def _close_and_wait(t: Topology, ends: list[Host], limit: float = 120.0) -> tuple[float, float]:
+    """Closes `t` and waits until the kernel has torn its namespaces down (it does so
+    asynchronously, in a kernel worker), so that one measurement does not pay for another's
+    clean-up. The sign: veths from the `ends` to a probe namespace vanish with their hosts.
 
     Returns:
-        The seconds waited.
+        The time of ``close()`` and the time the kernel took after it.
     """
-    t0 = time.perf_counter()
-    deadline = time.monotonic() + limit
-    while target is not None:
-        live = _live_netns()
-        if live is None or live <= target + 16 or time.monotonic() > deadline:
-            break
-        time.sleep(0.002)
-    return time.perf_counter() - t0
+    probe = _native.net_node(None, False, False)[0]
+    with probe:
+        for i, h in enumerate(ends):
+            net.veth(f"probe{i}", f"p{i}", netns=h.netns, peer_netns=probe)
+        t0 = time.perf_counter()
+        t.close()
+        closing = time.perf_counter() - t0
+        deadline = time.monotonic() + limit
+        while len(net.links(netns=probe)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return closing, time.perf_counter() - t0 - closing
 
 
 def _chain(n: int) -> tuple[list[float], float, float]:
     """Builds a chain of n hosts (each linked to the previous one) and tears it down; returns
     the time each host took (host + link), the time of ``close()``, and how long the kernel
-    then took to free the namespaces."""
-    before = _BASE[0] if _BASE else _live_netns()
-    _settle(before)
+    then took to tear the namespaces down."""
     times = []
     t = Topology()
-    prev = None
+    hosts: list[Host] = []
     for i in range(n):
         t0 = time.perf_counter()
         h = t.host(f"h{i}")
-        if prev is not None:
-            t.link(prev, h)
+        if hosts:
+            t.link(hosts[-1], h)
         times.append(time.perf_counter() - t0)
-        prev = h
-    t0 = time.perf_counter()
-    t.close()
-    closing = time.perf_counter() - t0
-    return times, closing, _settle(before)
+        hosts.append(h)
+    closing, kernel = _close_and_wait(t, [hosts[0], hosts[-1]])
+    return times, closing, kernel
 
 
 class _Segments:
@@ -107,36 +90,35 @@ def _whole(size: int) -> Impl:
 
     def run(k: int) -> float:
         total = 0.0
-        for _ in range(max(1, k // size)):
+        chains = max(1, k // size)
+        for _ in range(chains):
             times, closing, _ = _chain(size)
             total += sum(times) + closing
-        return total
+        return total / (chains * size) * k
 
     return run
 
 
 def _memory_per_host(n: int) -> tuple[str, str]:
     """What one host of an n-host chain costs pyns (Python heap by tracemalloc, fds), and how
-    long the kernel took to free the chain's namespaces after ``close()``."""
-    before = _live_netns()
+    long the kernel took to tear the chain down after ``close()``."""
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     t = Topology()
-    prev = None
+    hosts: list[Host] = []
     for i in range(n):
         h = t.host(f"h{i}")
-        if prev is not None:
-            t.link(prev, h)
-        prev = h
+        if hosts:
+            t.link(hosts[-1], h)
+        hosts.append(h)
     used = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     fds = len(os.listdir("/proc/self/fd"))
-    t.close()
+    closing, kernel = _close_and_wait(t, [hosts[0], hosts[-1]])
     fds -= len(os.listdir("/proc/self/fd"))
-    waited = _settle(before, limit=120)
     return (
         f"{used / n / 1024:.2f} kB of Python objects and {fds / n:.1f} fds per host",
-        f"{waited / n * 1e3:.1f} ms per host" if before is not None else "not measured",
+        f"{kernel / n * 1e3:.2f} ms per host (close() itself: {closing / n * 1e6:.0f} µs)",
     )
 
 
@@ -147,10 +129,8 @@ def _raise_fd_limit(need: int) -> None:
 
 
 def rows(ctx: Ctx) -> list[Row]:
-    n = 200 if ctx.quick else CHAIN
+    n = 50 if ctx.quick else CHAIN
     _raise_fd_limit(4 * n + 1024)
-    live = _live_netns()
-    _BASE[:] = [] if live is None else [live]
     memory, cleanup = _memory_per_host(n)
     pair: dict[str, Impl] = {"pyns": timed(_pair), "C": cprog("net", "pair")}
     if IPRoute is not None:
@@ -175,7 +155,7 @@ def rows(ctx: Ctx) -> list[Row]:
             target=1.5,
             batch=seg,
             rounds=5,
-            note=f"the linear-scaling check, each chain built on a settled kernel; {memory}",
+            note=f"the linear-scaling check, each chain built after the last one was torn down; {memory}",
         ),
         Row(
             f"{n:,}-host chain set up and torn down, per host, vs 10-host chains",
@@ -185,6 +165,6 @@ def rows(ctx: Ctx) -> list[Row]:
             batch=n,
             rounds=5,
             note="host + link to the previous one, then Topology.close(); after it the kernel "
-            f"frees the namespaces asynchronously: {cleanup} (waited for between runs)",
+            f"frees the namespaces asynchronously: {cleanup}; waited for between chains",
         ),
     ]
