@@ -128,7 +128,9 @@ class Host(_Node):
         self._topology._check_open()
         join = self._join(kwargs.pop("join", None))
         proc = _spawn(args, join=join, **kwargs)
-        self._topology._processes.append(proc)
+        procs = self._topology._processes
+        procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
+        procs.append(proc)
         return proc
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

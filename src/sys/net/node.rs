@@ -1,18 +1,19 @@
 //! Network nodes for test topologies: a fresh network namespace (with its own UTS and, if asked,
-//! mount namespace) made on a short-lived helper thread, held by fds, with no process in it.
+//! mount namespace), held by fds, with no process in it.
 //!
-//! The helper thread unshare(2)s, sets the node up from inside (hostname, `lo` up, forwarding,
-//! `/` private), opens the namespace fds and a NETLINK_ROUTE socket there, and exits: the calling
-//! thread never moves, so nothing has to be restored. That also works in a process that could
-//! not setns(2) back into its own namespaces (a child that owns a user namespace but shares the
-//! host's network namespace).
+//! The node is set up from inside (hostname, `lo` up, forwarding, `/` private), and its
+//! namespace fds and a NETLINK_ROUTE socket are opened there. The calling thread unshare(2)s
+//! and comes back; where it could not come back (a child that owns a user namespace but shares
+//! the host's network namespace), a short-lived helper thread does it and exits instead.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::rtnl::Rtnl;
 use crate::sys::error::{Error, Result};
 use crate::sys::mount::{set_propagation, Propagation};
 use crate::sys::ns::{self, Kind, Namespace};
+use crate::sys::thread::{self, ThreadGuard};
 use crate::sys::uts;
 
 /// What a node needs, validated by the caller.
@@ -35,13 +36,24 @@ pub struct Node {
     pub rtnl: Rtnl,
 }
 
-/// Creates a node (unshare(2) on a helper thread, then set-up from inside).
+/// Creates a node: unshare(2) on the calling thread and setns(2) back, or, where the thread
+/// could not come back (its namespaces belong to a user namespace it has no CAP_SYS_ADMIN
+/// in), on a helper thread. Mount namespaces are always made on a helper thread.
 pub fn create(spec: &Spec) -> Result<Node> {
+    if !spec.mnt && can_come_back() {
+        let mut guard = ThreadGuard::unshare(&kinds(spec))?;
+        let node = set_up(spec);
+        guard.restore()?;
+        return node;
+    }
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("pyns-node".into())
             .stack_size(64 * 1024)
-            .spawn_scoped(s, || inside(spec))
+            .spawn_scoped(s, || {
+                ns::unshare(Kind::flags(&kinds(spec)))?;
+                set_up(spec)
+            })
             .map_err(|e| {
                 Error::new(
                     "start a thread to create the namespaces",
@@ -53,8 +65,16 @@ pub fn create(spec: &Spec) -> Result<Node> {
     })
 }
 
-/// Runs on the helper thread: leaves the caller's namespaces for good, then sets them up.
-fn inside(spec: &Spec) -> Result<Node> {
+/// Whether the calling thread may setns(2) into its own network and UTS namespaces, which is
+/// what coming back after an unshare(2) takes (a setns into the namespace the thread is in
+/// already changes nothing).
+fn can_come_back() -> bool {
+    [Kind::Net, Kind::Uts]
+        .into_iter()
+        .all(|k| thread::open_current(k).is_ok_and(|fd| ns::setns(fd.as_fd(), k.flag()).is_ok()))
+}
+
+fn kinds(spec: &Spec) -> Vec<Kind> {
     let mut kinds = vec![Kind::Net];
     if spec.hostname.is_some() {
         kinds.push(Kind::Uts);
@@ -62,7 +82,11 @@ fn inside(spec: &Spec) -> Result<Node> {
     if spec.mnt {
         kinds.push(Kind::Mnt);
     }
-    ns::unshare(Kind::flags(&kinds))?;
+    kinds
+}
+
+/// Runs inside the new namespaces: sets them up from there and opens their handles.
+fn set_up(spec: &Spec) -> Result<Node> {
     if spec.mnt {
         set_propagation(Path::new("/"), Propagation::Private, true)?;
     }
