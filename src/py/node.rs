@@ -1,5 +1,5 @@
-//! The native behind `pyns.testing`'s hosts, routers and switches: namespaces made on a helper
-//! thread, with a netlink socket opened inside.
+//! The natives behind `pyns.testing`: hosts, routers and switches (namespaces with a netlink
+//! socket opened inside), their links, and their names under `/run/netns`.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -14,7 +14,7 @@ use crate::sys::net::node::{self, Spec};
 use crate::sys::net::rtnl::Rtnl;
 use crate::sys::uts;
 
-/// A topology node: new net (+ uts with `hostname`, + mnt) namespaces made on a helper thread,
+/// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
 /// `lo` up, forwarding on if asked; returns (net, uts or None, mnt or None) handles, the net
 /// one with a netlink socket opened inside.
 #[pyfunction]

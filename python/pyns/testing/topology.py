@@ -1,7 +1,8 @@
 """``Topology``: hosts, routers and switches in their own namespaces, joined by veth links.
 
-Every node is a set of namespaces made on a short-lived helper thread and held by file
-descriptors (no process runs in it). A link is a veth pair created with both ends born inside
+Every node is a set of namespaces set up from inside by the calling thread, which comes back
+(or by a short-lived helper thread where it could not), and held by file descriptors (no
+process runs in it). A link is a veth pair created with both ends born inside
 the two nodes' network namespaces, so nothing ever passes through, or is configured in, the
 caller's network namespace. Closing the topology kills what its hosts spawned and closes the
 descriptors; the kernel then removes the namespaces and their links.
