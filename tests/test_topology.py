@@ -519,3 +519,22 @@ def test_repr_and_lookup(topology: Topology) -> None:
     assert topology["a"] is a and topology.hosts == [a] and topology.switches == [sw]
     assert "2 nodes, 1 links" in repr(topology)
     assert a.ip(sw) == "10.5.0.1"
+
+
+def test_waits_work_with_fds_above_1023(topology: Topology) -> None:
+    """A big topology holds thousands of fds: waiting for its programs must not use select()."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    filler = [os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC) for _ in range(1100)]
+    try:
+        h = topology.host("h")
+        p = h.spawn(["sleep", "0.05"])
+        assert p.pidfd is not None and p.pidfd > 1023
+        assert p.wait(timeout=5) == 0
+        assert h.run(socket.gethostname, timeout=5) == "h"
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import select
 import signal
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from . import _native
 from .child import child_spec
 from .errors import ChildError
-from .process import Process, reap_dropped
+from .process import Process, readable, reap_dropped
 
 __all__ = ["run"]
 
@@ -68,7 +67,7 @@ def _read_result(r: int, deadline: float | None, timeout: float | None) -> bytes
     while True:
         if deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
+            if remaining <= 0 or not readable(r, remaining):
                 raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
         data = os.read(r, 1 << 20)
         if not data:
