@@ -343,17 +343,28 @@ def test_mount_namespace_host(topology: Topology) -> None:
     assert not os.path.ismount("/mnt")
 
 
-def test_teardown_after_an_exception_kills_and_frees() -> None:
+def wait_for_links(ns: pyns.Namespace, names: list[str], timeout: float = 10) -> list[str]:
+    """The links of `ns` once they are `names` (or after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        have = [lk.name for lk in net.links(netns=ns)]
+        if have == names or time.monotonic() > deadline:
+            return have
+        time.sleep(0.01)
+
+
+def test_teardown_after_an_exception_kills_and_frees(netns: pyns.Namespace) -> None:
     with pytest.raises(RuntimeError):
         with Topology() as t:
             a, b = t.host("a"), t.host("b")
             t.link(a, b)
             p = a.spawn(["sleep", "60"])
-            inodes = [a.netns.inode, b.netns.inode]
+            for i, h in enumerate((a, b)):  # these veths go when the hosts' namespaces go
+                net.veth(f"probe{i}", "probe", netns=netns, peer_netns=h.netns)
             raise RuntimeError("boom")
     assert p.returncode == -signal.SIGKILL
-    assert a.netns.closed
-    assert all(namespace_holders(i) == [] for i in inodes)
+    assert a.netns.closed and a.namespaces["uts"].closed
+    assert wait_for_links(netns, ["lo"]) == ["lo"]
 
 
 def test_persist_names_the_namespaces() -> None:
@@ -391,20 +402,31 @@ finally:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_nothing_is_left_when_the_process_dies(sig: int) -> None:
+def test_nothing_is_left_when_the_process_dies(sig: int, netns: pyns.Namespace) -> None:
+    """Kills a process that built a topology; its programs die and its network namespaces are
+    destroyed. Destruction is observed through veths from each of them to `netns` (made here,
+    then let go): the kernel deletes a veth when one of its namespaces goes away. (nsfs inode
+    numbers are reused at once by new namespaces, so they cannot tell.)"""
     before = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
     proc = subprocess.Popen([sys.executable, "-c", _SCRIPT], stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     pid, *inodes = map(int, proc.stdout.readline().split())
-    assert all(namespace_holders(i) for i in inodes)
+    for i, inode in enumerate(inodes[:3]):  # the network namespaces of a, b and s
+        holders = namespace_holders(inode)
+        assert holders and all(h.startswith((f"/proc/{proc.pid}/", f"/proc/{pid}/"))
+                               for h in holders), holders  # fmt: skip
+        fd = next(h for h in holders if h.startswith(f"/proc/{proc.pid}/fd/"))
+        with pyns.Namespace.open(fd, "net") as ns:
+            net.veth(f"probe{i}", "probe", netns=netns, peer_netns=ns)
+    assert len(net.links(netns=netns)) == 4
     proc.send_signal(sig)
     proc.wait(10)
     proc.stdout.close()
+    assert wait_for_links(netns, ["lo"]) == ["lo"], "a namespace survived"
     deadline = time.monotonic() + 5
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not os.path.exists(f"/proc/{pid}"), "the spawned program survived"
-    assert all(namespace_holders(i) == [] for i in inodes)
     after = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
     assert after == before
 
