@@ -7,6 +7,6 @@ VENV=${PYNS_VENV:-/opt/pyns-venv}
 if ! "$VENV/bin/python" -c 'import pyns' 2>/dev/null; then
     bash tests/run.sh --co -q >/dev/null   # builds and installs pyns into the venv
 fi
-"$VENV/bin/python" -c 'import pyroute2' 2>/dev/null ||
+"$VENV/bin/python" -c 'import pyroute2, pyspaces' 2>/dev/null ||
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r benches/requirements.txt
 exec "$VENV/bin/python" benches/bench.py "$@"

@@ -39,6 +39,7 @@ def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     stop = threading.Event()
 
+    pyns.run(_one, pid=True)  # warm-up: the thread's cached pidfd (kept by design)
     fds = sorted(os.listdir("/proc/self/fd"))
     sink = open(os.devnull, "w")
 
@@ -79,7 +80,8 @@ def main() -> int:
     now = sorted(os.listdir("/proc/self/fd"))
     leaked_fds = len(now) - len(fds)
     if leaked_fds:
-        print(f"fds before: {fds}, after: {now}")
+        extra = {f: os.path.realpath(f"/proc/self/fd/{f}") for f in set(now) - set(fds)}
+        print(f"fds before: {fds}, after: {now}; new: {extra}")
     left = _children()
     print(f"{n} run(): {t_run / n * 1e6:.0f} µs each; {n} spawn(): {t_spawn / n * 1e6:.0f} µs each")
     print(f"fds leaked: {leaked_fds}; children left: {left}")

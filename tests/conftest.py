@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -75,6 +76,20 @@ def no_leaks():
     assert not leaked, f"the test session leaked: {leaked}"
 
 
+def wait_for_comm(pid: int, comm: str, timeout: float = 10) -> None:
+    """Waits until process `pid` runs the program named `comm` (i.e. has exec'd it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == comm:
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} never ran {comm}")
+
+
 def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Runs Python `code` as uid/gid 65534 with no groups (setpriv), from `/`."""
     return subprocess.run(
@@ -93,6 +108,25 @@ def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess
         cwd="/",
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
     )
+
+
+@pytest.fixture
+def make_netns():
+    """`make_netns()` returns a handle on a new, anonymous network namespace (lo up); all are
+    closed at the end of the test, which drops the namespaces and every link in them."""
+    import pyns
+
+    made = []
+
+    def make():
+        with pyns.isolate(net=True) as iso:
+            ns = iso.namespaces["net"]
+        made.append(ns)
+        return ns
+
+    yield make
+    for ns in made:
+        ns.close()
 
 
 @pytest.fixture

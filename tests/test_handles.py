@@ -10,6 +10,8 @@ import pytest
 
 import pyns
 
+from conftest import wait_for_comm
+
 
 def test_kinds_and_constants():
     assert pyns.KINDS == ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -124,16 +126,7 @@ def test_owner_and_parent_of_nested_user_namespaces():
         ["unshare", "--user", "--map-root-user", "unshare", "--user", "sleep", "30"]
     ) as p:
         try:
-            deadline = 0
-            while deadline < 1000:
-                try:
-                    with open(f"/proc/{p.pid}/comm") as f:
-                        if f.read().strip() == "sleep":
-                            break
-                except FileNotFoundError:
-                    pass
-                threading.Event().wait(0.005)
-                deadline += 1
+            wait_for_comm(p.pid, "sleep")
             inner = pyns.Namespace.of(p.pid, "user")
             outer = inner.parent()
             init = pyns.Namespace.current("user")

@@ -172,6 +172,7 @@ def test_stress_with_busy_threads():
                 junk.clear()
             print("busy", len(junk), file=sys.stderr)
 
+    pyns.run(_noop, pid=True)  # warm-up: this thread's cached pidfd stays (by design)
     fds = len(os.listdir("/proc/self/fd"))
     threads = [threading.Thread(target=busy) for _ in range(4)]
     for t in threads:
@@ -191,9 +192,10 @@ def test_stress_with_busy_threads():
 
 
 def test_many_runs_leak_nothing():
+    pyns.run(_noop, pid=True)  # warm-up: this thread's cached pidfd stays (by design)
     fds = len(os.listdir("/proc/self/fd"))
     for i in range(60):
-        kw = [{"uts": True}, {"pid": True}, {"user": True, "map_root": True}][i % 3]
+        kw = [{"uts": True}, {"pid": True}, {"user": True, "map_root": True, "pid": True}][i % 3]
         assert pyns.run(_noop, **kw) == 1
     assert len(os.listdir("/proc/self/fd")) == fds
     assert children() == []
@@ -252,3 +254,33 @@ def test_join_a_pid_namespace():
     with pyns.spawn(["sleep", "30"], pid=True, init=False) as target:
         assert pyns.run(os.getpid, join={"pid": target}) > 1
         target.kill()
+
+
+def _orphan_on_host_proc() -> str:
+    """Without a fresh /proc: makes an orphan, finds it by its host pid, reports its state."""
+    r, w = os.pipe()
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.write(w, os.readlink("/proc/self").encode())  # the host pid: the host's /proc
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+    os.close(w)
+    host_pid = os.read(r, 32).decode()
+    time.sleep(0.5)
+    try:
+        with open(f"/proc/{host_pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "reaped"
+
+
+def test_root_path_pid_1_reaps_orphans_and_the_thread_comes_back():
+    ns_before = {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("uts", "pid_for_children")}
+    assert pyns.run(_orphan_on_host_proc, pid=True, uts=True, hostname="inplace") == "reaped"
+    assert pyns.run(_orphan_on_host_proc, pid=True, init=False) == "Z"  # control
+    assert pyns.run(socket.gethostname, pid=True, hostname="inplace") == "inplace"
+    assert socket.gethostname() != "inplace"
+    ns_after = {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("uts", "pid_for_children")}
+    assert ns_after == ns_before
+    assert children() == []

@@ -209,7 +209,9 @@ def test_worker_killed_by_a_signal_gives_128_plus_signal():
 
 
 def test_sigkill_to_pid1_kills_the_whole_namespace():
-    with pyns.spawn(["sh", "-c", "sleep 60 & sleep 60 & echo ok; wait"], pid=True, stdout=PIPE) as p:
+    with pyns.spawn(
+        ["sh", "-c", "sleep 60 & sleep 60 & echo ok; wait"], pid=True, stdout=PIPE
+    ) as p:
         assert p.stdout is not None and p.stdout.readline() == b"ok\n"
         worker = children_of(p.pid)[0][0]
         members = [worker] + [pid for pid, _ in children_of(worker)]
@@ -263,9 +265,10 @@ def test_join_pid_namespace_runs_the_program_inside():
 def test_join_user_last_for_root():
     # The new user namespace's root has no power over a netns owned by the initial user
     # namespace: joining it first would make the net join fail. nsenter's order works.
-    with pyns.spawn(["sleep", "30"], user=True, map_root=True) as u, pyns.spawn(
-        ["sleep", "30"], net=True
-    ) as n:
+    with (
+        pyns.spawn(["sleep", "30"], user=True, map_root=True) as u,
+        pyns.spawn(["sleep", "30"], net=True) as n,
+    ):
         text = out(["sh", "-c", "readlink /proc/self/ns/user /proc/self/ns/net"],
                    join={"user": u, "net": n})  # fmt: skip
         assert text.split() == [
@@ -400,4 +403,9 @@ def test_join_with_a_new_pid_namespace_and_init():
         script = "(sleep 0.1 &); sleep 0.8; ps -e -o stat= -o comm="
         states = out(["sh", "-c", script], join={"uts": target}, pid=True, mount_proc=True)
         assert b"Z" not in states and b"ps" in states
+        t = time.monotonic()
+        with pyns.spawn(["sleep", "30"], join={"uts": target}, pid=True, stdout=PIPE) as p:
+            assert time.monotonic() - t < 10  # the spawn returns once the program runs
+            p.kill()
+            assert p.communicate(timeout=10) == (b"", None)  # no copy holds stdout open
         target.kill()

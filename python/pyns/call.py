@@ -153,7 +153,8 @@ def run(
         os.close(w)
         raise
     os.close(w)
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), *forked)
+    pid, pidfd, init = forked
+    proc = Process(getattr(fn, "__qualname__", repr(fn)), pid, pidfd, init=init)
     try:
         data = _read_result(r, deadline, timeout)
         proc.wait()
@@ -166,7 +167,7 @@ def run(
     return _outcome(data, proc)  # type: ignore[no-any-return]
 
 
-def _monotonic() -> float:
+def _monotonic() -> float:  # run() has a parameter named `time`
     return time.monotonic()
 
 

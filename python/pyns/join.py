@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any, Dict, Union
 
 from . import _native
 from ._native import KINDS, Namespace, Switch
 from .errors import UnsupportedError
 
-__all__ = ["enter", "namespaces"]
+__all__ = ["Namespaces", "enter", "namespaces"]
 
 Target = Union[int, Namespace, str, "os.PathLike[str]", Any]
 
 
-def namespaces(pid: int | None = None) -> dict[str, Namespace]:
+class Namespaces(Dict[str, Namespace]):
+    """A snapshot of a process's namespaces by kind: a plain dict, shown in Jupyter as a table
+    of kind, inode and whether each is the host's."""
+
+    def _repr_html_(self) -> str:
+        from .display import namespaces_html
+
+        return namespaces_html(self)
+
+
+def namespaces(pid: int | None = None) -> Namespaces:
     """All namespaces of a process, by kind.
 
     Args:
         pid: a process id; None (default) means the calling thread.
 
     Returns:
-        ``{"cgroup": Namespace, ..., "uts": Namespace}`` for every kind the kernel has.
+        ``{"cgroup": Namespace, ..., "uts": Namespace}`` for every kind the kernel has (a
+        ``dict`` subclass whose ``_repr_html_`` is a table for Jupyter).
 
     Raises:
         ProcessLookupError: no such process (FileNotFoundError from /proc is translated).
         PermissionError: not allowed to open another user's namespace files.
     """
-    out: dict[str, Namespace] = {}
+    out = Namespaces()
     for kind in KINDS:
         try:
             out[kind] = Namespace.current(kind) if pid is None else Namespace.of(pid, kind)
@@ -88,6 +99,9 @@ def enter(target: Target, **kinds: bool) -> Switch:
             network namespace name (``"blue"`` means ``/run/netns/blue``).
         **kinds: ``net=True, uts=True, ...``; with none, every kind in which the target
             differs from the calling thread (never ``user``).
+
+    Joining ``mnt`` gives the thread its own filesystem context (cwd, root, umask) for good,
+    as setns(2) requires; its cwd is restored on exit.
 
     Returns:
         A context manager; on exit the thread is back in the namespaces it had.

@@ -51,6 +51,7 @@ class Process:
         stdin: IO[bytes] | None = None,
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
+        init: _native.Init | None = None,
     ) -> None:
         self.args = args
         self.pid = pid
@@ -59,12 +60,18 @@ class Process:
         self.stdout = stdout
         self.stderr = stderr
         self._pidfd: int | None = pidfd
+        self._init = init  # a light PID 1 beside it (pyns.run as root), reaped after it
         self._namespaces: dict[str, Namespace] | None = None
         self._input: memoryview | None = None
         self._chunks: dict[int, list[bytes]] | None = None
 
     def __repr__(self) -> str:
         return f"<pyns.Process pid={self.pid} returncode={self.returncode!r} args={self.args!r}>"
+
+    def _repr_html_(self) -> str:
+        from .display import process_html
+
+        return process_html(self)
 
     @property
     def pidfd(self) -> int | None:
@@ -110,6 +117,9 @@ class Process:
             self.returncode = info.si_status if exited else -info.si_status
         os.close(self._pidfd)
         self._pidfd = None
+        if self._init is not None:
+            self._init.wait()
+            self._init = None
         return True
 
     def poll(self) -> int | None:

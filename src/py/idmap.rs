@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyFrozenSet;
 
 use super::errors::check_pid;
+use super::html;
 use crate::sys::caps;
 use crate::sys::idmap::{IdMap, Which};
 
@@ -132,6 +133,11 @@ impl Capabilities {
     #[getter]
     fn ambient<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
         self.set(py, self.sets.ambient)
+    }
+
+    /// Jupyter's rich display: a table of the five sets.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        html(slf, "capabilities_html")
     }
 
     fn __repr__(&self) -> String {

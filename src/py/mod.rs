@@ -12,6 +12,15 @@ pub mod node;
 pub mod qdisc;
 pub mod spawn;
 
+/// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).
+pub fn html<T: pyo3::PyClass>(obj: &pyo3::Bound<'_, T>, function: &str) -> pyo3::PyResult<String> {
+    use pyo3::types::PyAnyMethods;
+    obj.py()
+        .import("pyns.display")?
+        .call_method1(function, (obj,))?
+        .extract()
+}
+
 /// A str as Python's `repr` shows it: `'box'`.
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

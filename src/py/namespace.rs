@@ -8,6 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::{check_pid, parse_kind, pyns_error};
+use super::html;
 use crate::sys::net::rtnl::{Rtnl, RtnlCache};
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
@@ -149,15 +150,16 @@ impl PyNamespace {
 
     /// A context manager that moves the calling thread into this namespace and back.
     fn enter(slf: Bound<'_, Self>) -> PyResult<Switch> {
-        slf.borrow().get()?;
-        Ok(Switch {
-            targets: vec![slf.unbind()],
-            guard: None,
-        })
+        Switch::new(slf.py(), vec![slf])
     }
 
     fn __repr__(&self) -> String {
         self.repr()
+    }
+
+    /// Jupyter's rich display: a table of kind, inode, dev and whether it is the host's.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        html(slf, "namespace_html")
     }
 
     fn __hash__(&self) -> u64 {
@@ -184,6 +186,11 @@ impl PyNamespace {
     }
 }
 
+/// Why a thread is never moved into a user namespace for a block.
+const USER_REFUSED: &str = "entering a user namespace is not possible for a block: a thread \
+    cannot leave a user namespace again. Start a child there instead: \
+    pyns.spawn(args, join={'user': ns, ...}) or pyns.run(fn, join={'user': ns, ...}).";
+
 /// `with` block that moves the calling thread into namespaces (setns) and, on exit, back into
 /// the ones it had, in reverse order. Made by `Namespace.enter()` and `pyns.enter()`.
 #[pyclass(module = "pyns")]
@@ -195,11 +202,14 @@ pub struct Switch {
 #[pymethods]
 impl Switch {
     #[new]
-    fn new(targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
+    fn new(py: Python<'_>, targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
         let mut seen = Vec::new();
         for t in &targets {
             let t = t.borrow();
             t.get()?;
+            if t.kind == Kind::User {
+                return Err(pyns_error(py, "UnsupportedError", USER_REFUSED.into()));
+            }
             if seen.contains(&t.kind) {
                 return Err(PyValueError::new_err(format!(
                     "two {} namespaces given; a thread is in one of each kind",

@@ -196,11 +196,29 @@ pub fn spawn(
     Ok((child.pid, child.pidfd.into_raw_fd()))
 }
 
+/// The light PID 1 of a pid namespace whose worker is a sibling (pyns.run as root): reap it
+/// with `wait()` after the worker.
+#[pyclass(module = "pyns")]
+pub struct Init {
+    inner: Option<core::Init>,
+}
+
+#[pymethods]
+impl Init {
+    /// Waits for it to exit, which it does right after the worker (waitpid(2)).
+    fn wait(&mut self, py: Python<'_>) {
+        if let Some(mut init) = self.inner.take() {
+            py.detach(move || init.wait());
+        }
+    }
+}
+
 /// Forks this Python process into a child in new or joined namespaces (fork(2) between the
-/// interpreter's fork hooks, like os.fork). Returns (pid, pidfd) in the parent once the child
-/// is set up, and None in the child, which then runs the function. Used by pyns.run.
+/// interpreter's fork hooks, like os.fork). Returns (pid, pidfd, init) in the parent once the
+/// child is set up (`init`: a light PID 1 to reap after it, or None), and None in the child,
+/// which then runs the function. Used by pyns.run.
 #[pyfunction]
-pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32)>> {
+pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32, Option<Init>)>> {
     let spec = spec.current(py)?;
     let hooks = ForkHooks {
         before: pyo3::ffi::PyOS_BeforeFork,
@@ -211,7 +229,8 @@ pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<Option<(i32, i32)>> {
         Forked::Child => Ok(None),
         Forked::Parent(starting) => {
             let child = finish(py, starting)?;
-            Ok(Some((child.pid, child.pidfd.into_raw_fd())))
+            let init = child.init.map(|i| Init { inner: Some(i) });
+            Ok(Some((child.pid, child.pidfd.into_raw_fd(), init)))
         }
     }
 }

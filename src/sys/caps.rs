@@ -5,6 +5,7 @@ use super::error::{Error, Result};
 
 pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETUID: u32 = 7;
+pub const CAP_SYS_ADMIN: u32 = 21;
 
 /// Capability names by number, as in capabilities(7) and linux/capability.h.
 const NAMES: [&str; 41] = [

@@ -163,6 +163,7 @@ impl IdMap {
         IdMap::new(&lines)
     }
 
+    /// The lines, in order.
     pub fn ranges(&self) -> &[Range] {
         &self.ranges
     }

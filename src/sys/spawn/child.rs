@@ -30,19 +30,7 @@ fn check(r: isize, step: Step, arg: i32) -> Result<isize, Failure> {
 /// Runs the set-up in a new child. Returns in the process that is to become the worker; a
 /// process that becomes a relay or the init never returns.
 pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
-    if p.pdeathsig != 0 {
-        check(
-            raw::prctl(libc::PR_SET_PDEATHSIG, p.pdeathsig as usize),
-            Step::Pdeathsig,
-            p.pdeathsig,
-        )?;
-        // The parent may have died before the prctl; in a new pid namespace it is invisible
-        // (0), and the channel's EOF tells instead.
-        let ppid = raw::getppid();
-        if ppid != p.parent_pid as isize && ppid != 0 {
-            raw::exit(1);
-        }
-    }
+    adopt(p)?;
     join(p)?;
     if p.route == super::spec::Route::Unshare && p.ns_flags != 0 {
         check(raw::unshare(p.ns_flags), Step::Unshare, p.ns_flags)?;
@@ -91,6 +79,25 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
         )?;
     }
     launch(p, forker)
+}
+
+/// The first step of a child: its parent-death signal (prctl PR_SET_PDEATHSIG). All the
+/// worker of namespaces that the caller made on its own thread has to do.
+pub fn adopt(p: &Plan) -> Result<(), Failure> {
+    if p.pdeathsig != 0 {
+        check(
+            raw::prctl(libc::PR_SET_PDEATHSIG, p.pdeathsig as usize),
+            Step::Pdeathsig,
+            p.pdeathsig,
+        )?;
+        // The parent may have died before the prctl; in a new pid namespace it is invisible
+        // (0), and the channel's EOF tells instead.
+        let ppid = raw::getppid();
+        if ppid != p.parent_pid as isize && ppid != 0 {
+            raw::exit(1);
+        }
+    }
+    Ok(())
 }
 
 /// After the namespaces are made: becomes the worker (returns), or starts it and becomes its

@@ -1,16 +1,17 @@
 //! The Python path (`pyns.run`): glibc fork(2) between the interpreter's own fork hooks, as
 //! `os.fork` does, then the same set-up as a spawned child; the worker returns to Python.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::channel::{self, Channel};
 use super::child::{self, Forker};
 use super::raw;
 use super::spec::{Plan, Spec};
-use super::trampoline::Stack;
-use super::{Child, Failed, Starting};
+use super::trampoline::{self, Stack};
+use super::{Child, Failed, Init, Starting};
 use crate::sys::error::Error;
-use crate::sys::pidfd;
+use crate::sys::ns::Kind;
+use crate::sys::{caps, isolate, pidfd};
 
 /// The interpreter's fork hooks (PyOS_BeforeFork, PyOS_AfterFork_Parent,
 /// PyOS_AfterFork_Child), passed in so that this module needs no Python.
@@ -69,6 +70,17 @@ impl Forker for HookForker<'_> {
     }
 }
 
+/// Whether the calling thread can make the namespaces itself, so that the function's process
+/// is the only copy of the caller (pid without user, time, mnt or joins, with CAP_SYS_ADMIN):
+/// otherwise a first child makes them and relays, and the worker is a second copy.
+fn in_place(spec: &Spec) -> bool {
+    let allowed = [Kind::Uts, Kind::Ipc, Kind::Net, Kind::Pid, Kind::Cgroup];
+    spec.new.contains(&Kind::Pid)
+        && spec.join.is_empty()
+        && spec.new.iter().all(|k| allowed.contains(k))
+        && caps::Sets::of(None).is_ok_and(|s| s.effective & (1 << caps::CAP_SYS_ADMIN) != 0)
+}
+
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
 /// interpreter's hooks, like os.fork). The caller must hold the GIL. In the parent, `poll`
 /// the result until the child is ready; in the child, run the function.
@@ -77,6 +89,9 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     let mut plan = Box::new(Plan::new(spec, None, child_end.as_raw_fd(), true)?);
     let stack = Stack::new()?;
     plan.set_stacks(&stack);
+    if in_place(spec) {
+        return fork_in_place(spec, hooks, channel, child_end, plan, stack);
+    }
     let mut mask = 0;
     raw::sigprocmask(libc::SIG_BLOCK, 0, Some(&mut mask));
     // SAFETY: the caller holds the GIL, as the hooks require.
@@ -88,16 +103,7 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
         unsafe { (hooks.after_child)() };
         drop(channel);
         let forker = HookForker { hooks, mask };
-        return match child::setup(&plan, &forker) {
-            Ok(()) => {
-                channel::child_done(child_end.as_raw_fd());
-                Ok(Forked::Child)
-            }
-            Err(f) => {
-                channel::child_fail(child_end.as_raw_fd(), f);
-                raw::exit(127)
-            }
-        };
+        return in_child(child::setup(&plan, &forker), child_end);
     }
     let fork_err = Error::last("fork");
     // SAFETY: as above, in the parent.
@@ -106,6 +112,96 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
+    starting(spec, pid, None, channel, plan, Some(stack))
+}
+
+/// The child's end of `fork`: reports the set-up's outcome; returns only to run the function.
+fn in_child(setup: Result<(), channel::Failure>, child_end: OwnedFd) -> Result<Forked, Failed> {
+    match setup {
+        Ok(()) => {
+            channel::child_done(child_end.as_raw_fd());
+            Ok(Forked::Child)
+        }
+        Err(f) => {
+            channel::child_fail(child_end.as_raw_fd(), f);
+            raw::exit(127)
+        }
+    }
+}
+
+/// `fork` when the calling thread can make the namespaces: unshare them on this thread (as
+/// `isolate` does), start the light PID 1 (a clone sharing this process's memory, running
+/// raw system calls only), fork the worker, which is PID 2, and go back.
+fn fork_in_place(
+    spec: &Spec,
+    hooks: &ForkHooks,
+    channel: Channel,
+    child_end: OwnedFd,
+    plan: Box<Plan>,
+    stack: Stack,
+) -> Result<Forked, Failed> {
+    let iso = isolate::Spec {
+        kinds: spec.new.clone(),
+        hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
+        loopback: false,
+        propagation: None,
+    };
+    let mut guard = isolate::isolate(&iso)?;
+    let mut watcher = None;
+    if plan.init {
+        let mut mask = 0;
+        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut mask));
+        let started = trampoline::start_watcher(&plan);
+        raw::sigprocmask(libc::SIG_SETMASK, mask, None);
+        match started {
+            Ok(w) => watcher = Some(w),
+            Err(errno) => {
+                let _ = guard.restore();
+                return Err(Failed::Os(Error::new("clone the init (PID 1)", errno)));
+            }
+        }
+    }
+    // The init holds the stack from here on; it ends (and is reaped) with the worker.
+    let init = watcher.map(|(pid, _)| Init::new(pid, stack));
+    // SAFETY: the caller holds the GIL, as the hooks require.
+    unsafe { (hooks.before)() };
+    // SAFETY: glibc's fork resets its own locks in the child.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above, in the child.
+        unsafe { (hooks.after_child)() };
+        std::mem::forget(init); // the parent's to reap
+        drop(channel);
+        return in_child(child::adopt(&plan), child_end);
+    }
+    let fork_err = Error::last("fork");
+    // SAFETY: as above, in the parent.
+    unsafe { (hooks.after_parent)() };
+    drop(child_end);
+    let restored = guard.restore();
+    if let Some((_, ctl)) = watcher {
+        // The worker exists (or never will): the init may watch it now.
+        raw::write(ctl, b"w");
+        raw::close(ctl);
+    }
+    if pid < 0 {
+        return Err(Failed::Os(fork_err));
+    }
+    let starting = starting(spec, pid, init, channel, plan, None)?;
+    restored?;
+    Ok(starting)
+}
+
+/// The parent's side of a forked child in its set-up.
+fn starting(
+    spec: &Spec,
+    pid: libc::pid_t,
+    init: Option<Init>,
+    channel: Channel,
+    plan: Box<Plan>,
+    stack: Option<Stack>,
+) -> Result<Forked, Failed> {
     let pidfd = match pidfd::pidfd_open(pid, 0) {
         Ok(fd) => fd,
         Err(e) => {
@@ -118,7 +214,7 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
         }
     };
     Ok(Forked::Parent(Starting {
-        child: Some(Child { pid, pidfd }),
+        child: Some(Child { pid, pidfd, init }),
         channel,
         uid_map: spec.uid_map.clone(),
         gid_map: spec.gid_map.clone(),
@@ -127,6 +223,6 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
         argv0: Vec::new(),
         cwd: None,
         _plan: plan,
-        _stack: Some(stack),
+        _stack: stack,
     }))
 }

@@ -72,6 +72,9 @@ pub fn supervise(worker: i32, other: i32) -> ! {
 pub fn watch(ctl: i32) -> ! {
     raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
     raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize);
+    // Its copies of the set-up channel and of pipes must not hold them open.
+    raw::close_range(0, (ctl - 1) as u32);
+    raw::close_range((ctl + 1) as u32, u32::MAX);
     let mut byte = [0u8; 1];
     let r = loop {
         let r = raw::read(ctl, &mut byte);

@@ -25,6 +25,48 @@ use super::ns::describe_flags;
 pub struct Child {
     pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
+    /// The light PID 1 of its pid namespace when that is a sibling, not its parent.
+    pub init: Option<Init>,
+}
+
+/// The light PID 1 of a pid namespace that `fork` made on the calling thread: a clone that
+/// shares this process's memory and runs on `stack`, so the stack stays mapped until it is
+/// reaped. It exits once the worker has; dropping it unreaped kills and reaps it.
+#[derive(Debug)]
+pub struct Init {
+    pid: libc::pid_t,
+    reaped: bool,
+    _stack: Stack,
+}
+
+impl Init {
+    fn new(pid: libc::pid_t, stack: Stack) -> Init {
+        Init {
+            pid,
+            reaped: false,
+            _stack: stack,
+        }
+    }
+
+    /// Waits for it to exit (waitpid(2)); it does right after the worker.
+    pub fn wait(&mut self) {
+        while !self.reaped {
+            // SAFETY: our unreaped child.
+            let r = unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), libc::__WALL) };
+            let interrupted = r < 0 && Error::last("waitpid").errno == libc::EINTR;
+            self.reaped = !interrupted;
+        }
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: our unreaped child.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            self.wait();
+        }
+    }
 }
 
 /// Why a child could not be started.
@@ -169,7 +211,11 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
         )
     })?;
     Ok(Starting {
-        child: Some(Child { pid, pidfd }),
+        child: Some(Child {
+            pid,
+            pidfd,
+            init: None,
+        }),
         channel,
         uid_map: spec.uid_map.clone(),
         gid_map: spec.gid_map.clone(),

@@ -22,6 +22,8 @@ pub struct Stack {
 
 // SAFETY: the mapping is owned by this value alone; any thread may unmap it.
 unsafe impl Send for Stack {}
+// SAFETY: a shared reference only reads the mapping's address; nothing is read through it.
+unsafe impl Sync for Stack {}
 
 impl Stack {
     /// mmap(2) the stacks, with PROT_NONE guard pages below each (mprotect(2)).

@@ -1,0 +1,78 @@
+"""Jupyter display: `_repr_html_` of Namespace, the namespaces() snapshot, Process and
+Capabilities; plain reprs stay Python literals, and IPython is never imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pyns
+
+
+def test_namespace_html_says_whether_it_is_the_hosts():
+    with pyns.Namespace.current("net") as ns:
+        assert repr(ns) == f"Namespace(kind='net', inode={ns.inode})"
+        html = ns._repr_html_()
+        assert f"<td>net</td><td>{ns.inode}</td><td>{ns.dev}</td><td>yes</td>" in html
+    with pyns.isolate(uts=True) as iso:
+        assert "<td>no (new)</td>" in iso.namespaces["uts"]._repr_html_()
+    assert "(closed)" in ns._repr_html_()
+
+
+def test_namespaces_snapshot_is_a_dict_with_a_table():
+    snap = pyns.namespaces()
+    try:
+        assert isinstance(snap, dict) and set(snap) == set(pyns.KINDS)
+        assert repr(snap) == repr(dict(snap))  # Python literals, as a dict's
+        html = snap._repr_html_()
+        assert html.count("<tr>") == len(snap) + 1
+        assert f"<td>uts</td><td>{snap['uts'].inode}</td><td>yes</td>" in html
+    finally:
+        for ns in snap.values():
+            ns.close()
+
+
+def test_process_html_shows_state_and_new_namespaces():
+    p = pyns.spawn(["sleep", "30"], uts=True, net=True)
+    try:
+        html = p._repr_html_()
+        assert f"<td>{p.pid}</td><td>sleep 30</td><td>running</td>" in html
+        assert "<td>net</td>" in html and html.count("no (new)") == 2
+    finally:
+        p.kill()
+        p.wait()
+    assert "killed by signal 9" in p._repr_html_()
+    assert repr(p).startswith("<pyns.Process pid=")
+
+
+def test_capabilities_html_lists_the_sets_escaped():
+    html = pyns.capabilities()._repr_html_()
+    assert "<td>effective</td>" in html and "sys_admin" in html
+    assert "<td>ambient</td><td>0</td><td>—</td>" in html
+    assert repr(pyns.capabilities()).startswith("Capabilities(effective=frozenset({")
+
+
+def test_rootless_html_and_no_ipython_import(nobody):
+    r = nobody(
+        """
+        import sys, pyns
+        snap = pyns.namespaces()
+        # PID 1's namespaces are not visible to 65534: the kernel's initial ones are the host's
+        print(f"<td>uts</td><td>{snap['uts'].inode}</td><td>yes</td>" in snap._repr_html_())
+        print(pyns.capabilities()._repr_html_().count("<td>0</td>"))  # all but bounding
+        print("IPython" in sys.modules)
+        """
+    )
+    assert r.stdout.split() == ["True", "4", "False"], r.stderr
+
+
+def test_cells_are_escaped():
+    from pyns.display import _table
+
+    assert "<td>&lt;b&gt;</td>" in _table("t", ("h",), [("<b>",)])
+
+
+def test_display_module_does_not_import_ipython():
+    code = "import sys, pyns, pyns.display, pyns.cli, pyns.tour; print('IPython' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "False\n"
