@@ -12,11 +12,10 @@ import pytest
 
 import pyns
 
-from conftest import wait_for_comm
 
 
 @pytest.fixture
-def sleeper():
+def sleeper(wait_for_comm):
     """A process in its own net and uts namespaces, with hostname "inner"."""
     p = subprocess.Popen(
         ["unshare", "--net", "--uts", "sh", "-c", "hostname inner && exec sleep 30"]
@@ -80,7 +79,7 @@ def test_join_a_named_netns_made_by_ip():
             subprocess.run(["ip", "netns", "del", name], check=True)
 
 
-def test_a_user_namespace_is_never_entered_for_a_block():
+def test_a_user_namespace_is_never_entered_for_a_block(wait_for_comm):
     p = subprocess.Popen(["unshare", "--user", "sleep", "30"])
     try:
         wait_for_comm(p.pid, "sleep")
