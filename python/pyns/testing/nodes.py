@@ -217,6 +217,11 @@ class Veth:
         self._shape: Optional[dict[str, Optional[float]]] = None
         self.partitioned = False
 
+    @property
+    def shaped(self) -> bool:
+        """Whether ``Topology.shape`` set delay, loss or rate on this link."""
+        return self._shape is not None
+
     def __repr__(self) -> str:
         ends = [
             f"{n.name}:{i}" + (f"={a}" if a else "")

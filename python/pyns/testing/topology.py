@@ -103,6 +103,11 @@ class Topology:
         state = "closed" if self._closed else f"{len(self._nodes)} nodes, {len(self._links)} links"
         return f"<pyns.testing.Topology {state}>"
 
+    def _repr_html_(self) -> str:
+        from ..display import topology_html
+
+        return topology_html(self)
+
     def __enter__(self) -> Topology:
         return self
 
