@@ -17,6 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import HERE, Ctx, Row  # noqa: E402
 
+import pyns  # noqa: E402
+
 
 def _measure(row: Row, rounds: int, batch: int) -> dict[str, float | None]:
     names = list(row.impls)
@@ -48,7 +50,9 @@ def main() -> int:
     results = []
     failed = False
     ctx = Ctx(quick=args.quick)
-    with ctx.stack:
+    # A private mount namespace for the whole run: what the rows mount (named netns under
+    # /run/netns) vanishes with this process, even if it is killed.
+    with pyns.isolate(mnt=True), ctx.stack:
         for mod in modules:
             try:
                 rows = importlib.import_module(mod).rows(ctx)
@@ -59,7 +63,7 @@ def main() -> int:
             for row in rows:
                 if args.only not in row.name:
                     continue
-                rounds = 3 if args.quick else 21
+                rounds = 3 if args.quick else (row.rounds or 21)
                 batch = max(1, row.batch // 20) if args.quick else row.batch
                 med = _measure(row, rounds, batch)
                 base = med.get(row.base)

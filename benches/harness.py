@@ -26,6 +26,8 @@ class Row:
     target: float | None = None
     batch: int = 100
     note: str = ""
+    #: Rounds of a full run for rows whose one batch takes seconds (default: the harness's).
+    rounds: int | None = None
 
 
 @dataclass

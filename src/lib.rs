@@ -56,6 +56,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::net::netns_add, m)?,
         wrap_pyfunction!(py::net::netns_remove, m)?,
         wrap_pyfunction!(py::net::netns_path, m)?,
+        wrap_pyfunction!(py::qdisc::net_shape, m)?,
+        wrap_pyfunction!(py::qdisc::net_unshape, m)?,
+        wrap_pyfunction!(py::qdisc::net_blackhole, m)?,
+        wrap_pyfunction!(py::node::net_node, m)?,
+        wrap_pyfunction!(py::node::netns_persist, m)?,
+        wrap_pyfunction!(py::node::net_wire, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -90,6 +90,12 @@ def wait_for_comm(pid: int, comm: str, timeout: float = 10) -> None:
     raise AssertionError(f"process {pid} never ran {comm}")
 
 
+@pytest.fixture(name="wait_for_comm")
+def wait_for_comm_fixture():
+    """`wait_for_comm(pid, comm)` waits until the process has exec'd `comm`."""
+    return wait_for_comm
+
+
 def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Runs Python `code` as uid/gid 65534 with no groups (setpriv), from `/`."""
     return subprocess.run(

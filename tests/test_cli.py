@@ -180,28 +180,30 @@ def test_enter_errors():
 
 def test_netns_add_ls_exec_del_interoperate_with_ip_netns():
     name = f"pyns-cli-{os.getpid()}"
-    try:
-        assert _pyns("netns", "add", name).returncode == 0
-        assert name in _ip("netns", "list")
-        assert name in _pyns("netns", "ls").stdout.split()
-        r = _pyns("netns", "exec", name, "--", "ip", "-o", "link")
-        assert [line.split(":")[1].strip() for line in r.stdout.splitlines()] == ["lo"]
-        inode = os.stat(f"/run/netns/{name}").st_ino
-        r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
-        assert r.stdout.strip() == f"net:[{inode}]"
-        assert _pyns("netns", "del", name).returncode == 0
-        assert name not in _ip("netns", "list")
-        r = _pyns("netns", "del", name)
-        assert r.returncode == 125 and r.stderr.count("\n") == 1
-        # and the other way round: what `ip netns add` makes, pyns uses
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        assert name in _pyns("netns", "list").stdout.split()
-        r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
-        assert r.stdout.strip() == f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
-        assert _pyns("netns", "delete", name).returncode == 0
-    finally:
-        if os.path.exists(f"/run/netns/{name}"):
-            subprocess.run(["ip", "netns", "del", name])
+    # In a private mount namespace: `ip netns add` makes /run/netns a mount point for good.
+    with pyns.isolate(mnt=True):
+        try:
+            assert _pyns("netns", "add", name).returncode == 0
+            assert name in _ip("netns", "list")
+            assert name in _pyns("netns", "ls").stdout.split()
+            r = _pyns("netns", "exec", name, "--", "ip", "-o", "link")
+            assert [line.split(":")[1].strip() for line in r.stdout.splitlines()] == ["lo"]
+            inode = os.stat(f"/run/netns/{name}").st_ino
+            r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
+            assert r.stdout.strip() == f"net:[{inode}]"
+            assert _pyns("netns", "del", name).returncode == 0
+            assert name not in _ip("netns", "list")
+            r = _pyns("netns", "del", name)
+            assert r.returncode == 125 and r.stderr.count("\n") == 1
+            # and the other way round: what `ip netns add` makes, pyns uses
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            assert name in _pyns("netns", "list").stdout.split()
+            r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
+            assert r.stdout.strip() == f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+            assert _pyns("netns", "delete", name).returncode == 0
+        finally:
+            if os.path.exists(f"/run/netns/{name}"):
+                subprocess.run(["ip", "netns", "del", name])
 
 
 def _ip(*args: str) -> str:

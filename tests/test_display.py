@@ -76,3 +76,21 @@ def test_display_module_does_not_import_ipython():
     code = "import sys, pyns, pyns.display, pyns.cli, pyns.tour; print('IPython' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "False\n"
+
+
+def test_topology_html_lists_nodes_links_and_addresses():
+    from pyns.testing import Topology
+
+    with Topology() as t:
+        a, b = t.host("a"), t.host("b<i>")
+        r = t.router("r")
+        t.link(a, r, subnet="10.9.1.0/24")
+        t.link(r, b, subnet="10.9.2.0/24")
+        t.partition(r, b)
+        page = t._repr_html_()
+        assert "<td>a</td><td>host</td><td>eth0</td><td>10.9.1.1/24</td>" in page
+        assert "<td>r</td><td>router</td><td>eth0, eth1</td>" in page
+        assert "b&lt;i&gt;" in page and "<i>" not in page
+        assert "<td>10.9.2.0/24</td><td>10.9.2.1/24, 10.9.2.2/24</td><td>partitioned</td>" in page
+        assert repr(t).startswith("<pyns.testing.Topology")
+    assert "Topology (closed)" in t._repr_html_()

@@ -12,11 +12,10 @@ import pytest
 
 import pyns
 
-from conftest import wait_for_comm
 
 
 @pytest.fixture
-def sleeper():
+def sleeper(wait_for_comm):
     """A process in its own net and uts namespaces, with hostname "inner"."""
     p = subprocess.Popen(
         ["unshare", "--net", "--uts", "sh", "-c", "hostname inner && exec sleep 30"]
@@ -68,14 +67,34 @@ def test_join_an_object_with_a_pid(sleeper):
 
 def test_join_a_named_netns_made_by_ip():
     name = f"pyns-test-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
+    # In a private mount namespace: `ip netns add` makes /run/netns a mount point for good.
+    with pyns.isolate(mnt=True):
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        try:
+            with pyns.enter(name):
+                assert os.readlink("/proc/thread-self/ns/net") == (
+                    f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+                )
+        finally:
+            subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def test_a_user_namespace_is_never_entered_for_a_block(wait_for_comm):
+    p = subprocess.Popen(["unshare", "--user", "sleep", "30"])
     try:
-        with pyns.enter(name):
-            assert os.readlink("/proc/thread-self/ns/net") == (
-                f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
-            )
+        wait_for_comm(p.pid, "sleep")
+        before = os.readlink("/proc/thread-self/ns/user")
+        user = pyns.Namespace.of(p.pid, "user")
+        with pytest.raises(pyns.UnsupportedError, match="cannot leave a user namespace"):
+            user.enter()
+        with pytest.raises(pyns.UnsupportedError, match="cannot leave a user namespace"):
+            pyns.enter(f"/proc/{p.pid}/ns/user")
+        assert os.readlink("/proc/thread-self/ns/user") == before
+        assert os.getuid() == 0
+        user.close()
     finally:
-        subprocess.run(["ip", "netns", "del", name], check=True)
+        p.kill()
+        p.wait()
 
 
 def test_mount_namespace_join_restores_cwd(tmp_path):
@@ -132,15 +151,27 @@ def _try_exit(sw, errs):
         errs.append(str(e))
 
 
-def test_failed_join_leaves_the_thread_where_it_was(sleeper):
-    before = {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("net", "uts")}
-    uts = pyns.Namespace.of(sleeper.pid, "uts")
-    bogus = pyns.Namespace.current("user")  # joining our own user ns: EINVAL
-    with pytest.raises(OSError) as e:
-        with pyns.Switch([uts, bogus]):
+def _join_own_uts_then_host_net(host_net: str) -> tuple[str, str, int, str]:
+    before = os.readlink("/proc/thread-self/ns/uts")
+    uts = pyns.Namespace.current("uts")  # owned by this child's user namespace: joinable
+    net = pyns.Namespace.open(host_net)  # owned by the initial user namespace: EPERM
+    try:
+        with pyns.Switch([uts, net]):
             pass
-    assert e.value.errno == 22
-    assert "setns(CLONE_NEWUSER)" in "".join(e.value.__notes__)
-    assert {k: os.readlink(f"/proc/thread-self/ns/{k}") for k in ("net", "uts")} == before
-    uts.close()
-    bogus.close()
+    except PermissionError as e:
+        return before, os.readlink("/proc/thread-self/ns/uts"), e.errno, "".join(e.__notes__)
+    raise AssertionError("joining the host's netns should have failed")
+
+
+def test_failed_join_leaves_the_thread_where_it_was():
+    with pyns.Namespace.current("net") as host_net:  # inherited by the forked child
+        before, after, errno, note = pyns.run(
+            _join_own_uts_then_host_net,
+            f"/proc/self/fd/{host_net.fileno()}",
+            user=True,
+            map_root=True,
+            uts=True,
+        )
+    assert errno == 1
+    assert "setns(CLONE_NEWNET)" in note and "CAP_SYS_ADMIN" in note
+    assert after == before

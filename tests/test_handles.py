@@ -10,7 +10,6 @@ import pytest
 
 import pyns
 
-from conftest import wait_for_comm
 
 
 def test_kinds_and_constants():
@@ -120,7 +119,7 @@ def test_namespaces_snapshot_matches_proc():
         ns.close()
 
 
-def test_owner_and_parent_of_nested_user_namespaces():
+def test_owner_and_parent_of_nested_user_namespaces(wait_for_comm):
     # sleep runs in a user namespace nested two deep: init -> outer -> inner.
     with subprocess.Popen(
         ["unshare", "--user", "--map-root-user", "unshare", "--user", "sleep", "30"]

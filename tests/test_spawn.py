@@ -10,9 +10,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Callable
 
 import pytest
-from conftest import wait_for_comm
 
 import pyns
 
@@ -172,7 +172,7 @@ def test_only_stdio_and_pass_fds_are_inherited():
         os.close(w)
 
 
-def _program_of(p: pyns.Process) -> int:
+def _program_of(p: pyns.Process, wait_for_comm: Callable[[int, str], None]) -> int:
     """The pid of the program behind an init or relay (its only child), once it has exec'd."""
     deadline = time.monotonic() + 10
     while True:
@@ -188,12 +188,12 @@ def _program_of(p: pyns.Process) -> int:
 @pytest.mark.parametrize(
     "kwargs", [{"pid": True}, {"join": {"pid": os.getpid()}}], ids=["init", "relay"]
 )
-def test_nothing_else_is_inherited_behind_an_init_or_relay(kwargs):
+def test_nothing_else_is_inherited_behind_an_init_or_relay(kwargs, wait_for_comm):
     r, w = os.pipe()
     os.set_inheritable(r, True)
     try:
         with pyns.spawn(["sleep", "30"], pass_fds=[w], **kwargs) as p:
-            program = _program_of(p)
+            program = _program_of(p, wait_for_comm)
             fds = sorted(os.listdir(f"/proc/{program}/fd"), key=int)
             assert fds == ["0", "1", "2", str(w)]
             assert all(int(fd) < 3 for fd in os.listdir(f"/proc/{p.pid}/fd"))

@@ -54,6 +54,12 @@ __all__ = [
     "netns_add",
     "netns_remove",
     "netns_path",
+    "net_shape",
+    "net_unshape",
+    "net_blackhole",
+    "net_node",
+    "netns_persist",
+    "net_wire",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -375,3 +381,27 @@ def net_loopback_up(netns: _Netns = None) -> None: ...
 def netns_add(name: str) -> Namespace: ...
 def netns_remove(name: str) -> None: ...
 def netns_path(name: str) -> str: ...
+def net_shape(
+    name: str,
+    netns: _Netns = None,
+    delay_ms: Optional[float] = None,
+    jitter_ms: Optional[float] = None,
+    loss_pct: Optional[float] = None,
+    rate_mbit: Optional[float] = None,
+) -> None: ...
+def net_unshape(name: str, netns: _Netns = None) -> None: ...
+def net_blackhole(name: str, netns: _Netns = None) -> None: ...
+def net_node(
+    hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
+) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
+def netns_persist(ns: Namespace, name: str) -> None: ...
+def net_wire(
+    name: str,
+    peer: str,
+    netns: _Netns,
+    peer_netns: _Netns,
+    cidr: Optional[str] = None,
+    peer_cidr: Optional[str] = None,
+    mtu: Optional[int] = None,
+    master: Optional[str] = None,
+) -> None: ...

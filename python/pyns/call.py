@@ -91,8 +91,12 @@ def _read_result(r: int, pidfd: int, deadline: float | None, timeout: float | No
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
-        ready = select.select([r, pidfd], [], [], remaining)[0]
-        exited = pidfd in ready
+        # poll(2), not select(2), which cannot watch fds above 1023.
+        poller = select.poll()
+        poller.register(r, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        ready = poller.poll(None if remaining is None else remaining * 1000)
+        exited = any(fd == pidfd for fd, _ in ready)
 
 
 def run(

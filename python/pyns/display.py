@@ -16,6 +16,7 @@ from ._native import KINDS
 if TYPE_CHECKING:
     from ._native import Capabilities, Namespace
     from .process import Process
+    from .testing.topology import Topology
 
 __all__ = [
     "capabilities_html",
@@ -23,6 +24,7 @@ __all__ = [
     "namespace_html",
     "namespaces_html",
     "process_html",
+    "topology_html",
 ]
 
 
@@ -161,3 +163,31 @@ def capabilities_html(caps: Capabilities) -> str:
         names = sorted(getattr(caps, name))
         rows.append((name, len(names), ", ".join(n.removeprefix("cap_") for n in names) or "—"))
     return _table("Capabilities", ("set", "count", "capabilities (cap_…)"), rows)
+
+
+def topology_html(t: Topology) -> str:
+    """The HTML of a ``pyns.testing.Topology``: its nodes, then its links.
+
+    Args:
+        t: a topology (open or closed).
+
+    Returns:
+        HTML: a table of hosts and switches (role, interfaces, addresses), then one of links
+        (ends, addresses, state).
+    """
+    nodes = [
+        (h.name, "router" if h.forwarding else "host", ", ".join(h.interfaces),
+         ", ".join(h.addresses))
+        for h in t.hosts
+    ]
+    nodes += [(s.name, "switch", "", "") for s in t.switches]
+    links = []
+    for v in t.links:
+        state = "partitioned" if v.partitioned else ("shaped" if v.shaped else "up")
+        ends = " — ".join(f"{n.name}:{i}" for n, i in zip((v.a, v.b), v.names))
+        addrs = ", ".join(a for a in v.addresses if a)
+        links.append((ends, str(v.subnet), addrs, state))
+    caption = "Topology (closed)" if t.closed else "Topology"
+    return _table(caption, ("node", "role", "interfaces", "addresses"), nodes) + _table(
+        "links", ("ends", "subnet", "addresses", "state"), links
+    )

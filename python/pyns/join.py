@@ -100,6 +100,9 @@ def enter(target: Target, **kinds: bool) -> Switch:
         **kinds: ``net=True, uts=True, ...``; with none, every kind in which the target
             differs from the calling thread (never ``user``).
 
+    Joining ``mnt`` gives the thread its own filesystem context (cwd, root, umask) for good,
+    as setns(2) requires; its cwd is restored on exit.
+
     Returns:
         A context manager; on exit the thread is back in the namespaces it had.
 

@@ -35,6 +35,7 @@ __all__ = [
     "add_addr",
     "add_route",
     "addrs",
+    "blackhole",
     "bridge",
     "del_addr",
     "del_route",
@@ -44,6 +45,8 @@ __all__ = [
     "loopback_up",
     "routes",
     "set_link",
+    "shape",
+    "unshape",
     "veth",
 ]
 
@@ -324,3 +327,72 @@ def loopback_up(*, netns: NetnsLike = None) -> None:
             enter it).
     """
     _native.net_loopback_up(netns)
+
+
+def shape(
+    name: str,
+    *,
+    delay_ms: Optional[float] = None,
+    jitter_ms: Optional[float] = None,
+    loss_pct: Optional[float] = None,
+    rate_mbit: Optional[float] = None,
+    netns: NetnsLike = None,
+) -> None:
+    """Shapes what a link sends, like ``tc qdisc replace dev NAME root netem ... / tbf ...``.
+
+    Delay, jitter and loss are netem's (a root qdisc ``1:``), the rate is tbf's (under netem
+    when both are asked for). Both are configured by netlink; no ``tc`` process runs. Any
+    earlier shape of the link is replaced. Only the link's own egress is shaped: shape both
+    ends of a veth to shape both directions.
+
+    Args:
+        name: the link.
+        delay_ms: added one-way delay in milliseconds.
+        jitter_ms: random variation of the delay, in milliseconds.
+        loss_pct: share of packets dropped at random, in percent (0 to 100).
+        rate_mbit: the rate limit in Mbit/s.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name, a negative or non-finite number, loss above 100, a zero rate,
+            or no setting at all.
+        LookupError: there is no such link.
+        pyns.UnsupportedError: delay, jitter or loss on a kernel without the netem qdisc.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_shape(name, netns, delay_ms, jitter_ms, loss_pct, rate_mbit)
+
+
+def unshape(name: str, *, netns: NetnsLike = None) -> None:
+    """Removes a link's own root qdisc (its shape or blackhole), like ``tc qdisc del root``.
+
+    A link with nothing installed is left as it is.
+
+    Args:
+        name: the link.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name.
+        LookupError: there is no such link.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_unshape(name, netns)
+
+
+def blackhole(name: str, *, netns: NetnsLike = None) -> None:
+    """Makes a link drop everything it sends, silently (the ``blackhole`` root qdisc).
+
+    Senders see no error: a TCP connection through the link times out, as in a network
+    partition. ``unshape`` ends it.
+
+    Args:
+        name: the link.
+        netns: where the link is; default: the calling thread's network namespace.
+
+    Raises:
+        ValueError: a bad name.
+        LookupError: there is no such link.
+        PermissionError: without CAP_NET_ADMIN.
+    """
+    _native.net_blackhole(name, netns)

@@ -151,7 +151,7 @@ class Process:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._pidfd is None:
                     raise subprocess.TimeoutExpired(self.args, timeout)
-                select.select([self._pidfd], [], [], remaining)
+                readable(self._pidfd, remaining)
         assert self.returncode is not None
         return self.returncode
 
@@ -275,6 +275,20 @@ class Process:
     def __del__(self) -> None:
         if self._pidfd is not None and self.returncode is None:
             _unreaped.append(self)
+
+
+def readable(fd: int, timeout: float) -> bool:
+    """Waits until `fd` is readable (a pidfd: the process exited), at most `timeout` seconds.
+
+    poll(2) rather than select(2), which cannot watch fds above 1023 (a process with a big
+    pyns.testing topology has thousands open).
+
+    Returns:
+        Whether it is readable.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(timeout, 0.0) * 1000))
 
 
 def _close_quietly(f: IO[bytes]) -> None:

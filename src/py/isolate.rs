@@ -24,6 +24,10 @@ use crate::sys::uts;
 ///     propagation: applied recursively to `/` in a new mount namespace ("private",
 ///         "slave", "shared", "unbindable"; None leaves it as copied).
 ///
+/// With mnt=True the thread gets its own filesystem context (cwd, root, umask; the kernel's
+/// CLONE_FS) for good: after the block its cwd is restored, but later os.chdir/os.umask in
+/// other threads no longer reach it, and a chroot of the process is not re-applied to it.
+///
 /// Returns:
 ///     The block object; `.namespaces` maps each new kind to its `Namespace` handle.
 ///

@@ -8,6 +8,8 @@ pub mod mount;
 pub mod namespace;
 pub mod net;
 pub mod netinfo;
+pub mod node;
+pub mod qdisc;
 pub mod spawn;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use super::errors::{check_pid, parse_kind, pyns_error};
 use super::html;
-use crate::sys::net::rtnl::RtnlCache;
+use crate::sys::net::rtnl::{Rtnl, RtnlCache};
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
 
@@ -33,6 +33,15 @@ impl PyNamespace {
             ino: ns.inode(),
             ns: Some(ns),
             rtnl: RtnlCache::new(),
+        }
+    }
+
+    /// A handle on a network namespace with `rtnl`, a netlink socket opened inside it, as its
+    /// cached socket.
+    pub fn with_rtnl(ns: Namespace, rtnl: Rtnl) -> Self {
+        PyNamespace {
+            rtnl: RtnlCache::seeded(rtnl),
+            ..PyNamespace::wrap(ns)
         }
     }
 
@@ -141,11 +150,7 @@ impl PyNamespace {
 
     /// A context manager that moves the calling thread into this namespace and back.
     fn enter(slf: Bound<'_, Self>) -> PyResult<Switch> {
-        slf.borrow().get()?;
-        Ok(Switch {
-            targets: vec![slf.unbind()],
-            guard: None,
-        })
+        Switch::new(slf.py(), vec![slf])
     }
 
     fn __repr__(&self) -> String {
@@ -181,6 +186,11 @@ impl PyNamespace {
     }
 }
 
+/// Why a thread is never moved into a user namespace for a block.
+const USER_REFUSED: &str = "entering a user namespace is not possible for a block: a thread \
+    cannot leave a user namespace again. Start a child there instead: \
+    pyns.spawn(args, join={'user': ns, ...}) or pyns.run(fn, join={'user': ns, ...}).";
+
 /// `with` block that moves the calling thread into namespaces (setns) and, on exit, back into
 /// the ones it had, in reverse order. Made by `Namespace.enter()` and `pyns.enter()`.
 #[pyclass(module = "pyns")]
@@ -192,11 +202,14 @@ pub struct Switch {
 #[pymethods]
 impl Switch {
     #[new]
-    fn new(targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
+    fn new(py: Python<'_>, targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
         let mut seen = Vec::new();
         for t in &targets {
             let t = t.borrow();
             t.get()?;
+            if t.kind == Kind::User {
+                return Err(pyns_error(py, "UnsupportedError", USER_REFUSED.into()));
+            }
             if seen.contains(&t.kind) {
                 return Err(PyValueError::new_err(format!(
                     "two {} namespaces given; a thread is in one of each kind",

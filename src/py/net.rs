@@ -24,7 +24,7 @@ use crate::sys::ns::{Kind, Namespace};
 
 /// Where requests go: the calling thread's network namespace, a `Namespace` handle's (through
 /// its cached socket), or a namespace opened for this one call (pid, path or name).
-enum Netns<'py> {
+pub(super) enum Netns<'py> {
     Current,
     Handle(PyRef<'py, PyNamespace>),
     Opened(Namespace),
@@ -33,7 +33,7 @@ enum Netns<'py> {
 impl<'py> Netns<'py> {
     /// Resolves a `netns=` argument: None, a `Namespace`, a pid, an object with a `.pid`, an
     /// nsfs path, or an iproute2 name (a str without '/').
-    fn resolve(obj: Option<&Bound<'py, PyAny>>, what: &str) -> PyResult<Netns<'py>> {
+    pub(super) fn resolve(obj: Option<&Bound<'py, PyAny>>, what: &str) -> PyResult<Netns<'py>> {
         let Some(obj) = obj.filter(|o| !o.is_none()) else {
             return Ok(Netns::Current);
         };
@@ -77,7 +77,7 @@ impl<'py> Netns<'py> {
         }
     }
 
-    fn target(&self) -> PyResult<Target<'_>> {
+    pub(super) fn target(&self) -> PyResult<Target<'_>> {
         Ok(match self {
             Netns::Current => Target {
                 ns: None,
@@ -101,18 +101,18 @@ impl<'py> Netns<'py> {
 
 /// The resolved namespace, in a form that can cross `py.detach`.
 #[derive(Clone, Copy)]
-struct Target<'a> {
+pub(super) struct Target<'a> {
     ns: Option<&'a Namespace>,
     cache: Option<&'a RtnlCache>,
 }
 
 impl Target<'_> {
-    fn fd(&self) -> Option<BorrowedFd<'_>> {
+    pub(super) fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.ns.map(|n| n.as_fd())
     }
 
     /// Runs `f` with a NETLINK_ROUTE socket inside the namespace.
-    fn rtnl<R>(&self, f: impl FnOnce(&mut Rtnl) -> Result<R>) -> Result<R> {
+    pub(super) fn rtnl<R>(&self, f: impl FnOnce(&mut Rtnl) -> Result<R>) -> Result<R> {
         match (self.ns, self.cache) {
             (None, _) => f(&mut Rtnl::open()?),
             (Some(ns), Some(c)) => c.with(ns.as_fd(), f),
@@ -121,7 +121,7 @@ impl Target<'_> {
     }
 }
 
-fn valid_name(what: &str, name: &str) -> PyResult<()> {
+pub(super) fn valid_name(what: &str, name: &str) -> PyResult<()> {
     link::validate_name(what, name).map_err(PyValueError::new_err)
 }
 
@@ -137,7 +137,7 @@ fn not_found(py: Python<'_>, e: Error, errno: i32, msg: impl FnOnce() -> String)
     err
 }
 
-fn no_link(py: Python<'_>, e: Error, name: &str) -> PyErr {
+pub(super) fn no_link(py: Python<'_>, e: Error, name: &str) -> PyErr {
     not_found(py, e, libc::ENODEV, || {
         format!("no link named {} in this network namespace", quote(name))
     })

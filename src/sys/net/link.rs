@@ -212,6 +212,29 @@ pub fn add_veth(
     peer: &str,
     peer_netns: Option<BorrowedFd<'_>>,
 ) -> Result<()> {
+    add_veth_with(rtnl, name, peer, peer_netns, &VethSetup::default())
+}
+
+/// How a new veth starts: the first end up or down (the peer cannot be brought up in the same
+/// request: the kernel opens it before the pair is joined, and refuses with ENOTCONN), both
+/// ends' MTU, the first end's master.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VethSetup {
+    pub up: bool,
+    pub mtu: Option<u32>,
+    /// Index of a bridge in the first end's namespace to enslave the first end to.
+    pub master: Option<u32>,
+}
+
+/// Creates a veth pair set up in the same request (RTM_NEWLINK, veth(4)): the first end up, an
+/// MTU on both ends, the first end's master, as `ip link add ... up`.
+pub fn add_veth_with(
+    rtnl: &mut Rtnl,
+    name: &str,
+    peer: &str,
+    peer_netns: Option<BorrowedFd<'_>>,
+    setup: &VethSetup,
+) -> Result<()> {
     let mut peer_msg = LinkMessage::default();
     peer_msg
         .attributes
@@ -221,13 +244,27 @@ pub fn add_veth(
             .attributes
             .push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
     }
-    create(
-        rtnl,
+    let mut msg = LinkMessage::default();
+    if setup.up {
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+    }
+    msg.attributes.push(LinkAttribute::IfName(name.to_owned()));
+    if let Some(mtu) = setup.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(mtu));
+        peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(master) = setup.master {
+        msg.attributes.push(LinkAttribute::Controller(master));
+    }
+    msg.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+    ]));
+    rtnl.ack(
+        RouteNetlinkMessage::NewLink(msg),
+        NLM_F_CREATE | NLM_F_EXCL,
         name,
-        vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
-        ],
     )
 }
 

@@ -4,6 +4,8 @@
 pub mod addr;
 pub mod link;
 pub mod netns;
+pub mod node;
+pub mod qdisc;
 pub mod route;
 pub mod rtnl;
 

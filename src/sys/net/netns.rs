@@ -69,6 +69,19 @@ fn prepare_run_dir() -> Result<()> {
 /// Creates a network namespace named `name`, like `ip netns add`: a new namespace (unshare(2)
 /// on the calling thread, which then returns to its own) bind-mounted on `/run/netns/<name>`.
 pub fn add(name: &str) -> Result<Namespace> {
+    let ns = {
+        let mut guard = ThreadGuard::unshare(&[Kind::Net])?;
+        let ns = Namespace::current(Kind::Net);
+        guard.restore()?;
+        ns?
+    };
+    persist(&ns, name)?;
+    Ok(ns)
+}
+
+/// Names an existing network namespace `name`, as `ip netns add` would have: a bind mount
+/// (mount(2) MS_BIND) of it on `/run/netns/<name>`, which must not exist yet.
+pub fn persist(ns: &Namespace, name: &str) -> Result<()> {
     prepare_run_dir()?;
     let file = path(name);
     open(
@@ -78,18 +91,11 @@ pub fn add(name: &str) -> Result<Namespace> {
     )
     .op("create the namespace file")
     .map_err(|e| e.at(&file))?;
-    let made = (|| {
-        let mut guard = ThreadGuard::unshare(&[Kind::Net])?;
-        let ns = Namespace::current(Kind::Net);
-        guard.restore()?;
-        let ns = ns?;
-        ns.persist(&file)?;
-        Ok(ns)
-    })();
-    if made.is_err() {
+    let r = ns.persist(&file);
+    if r.is_err() {
         let _ = unlink(&file);
     }
-    made
+    r
 }
 
 /// Removes the named network namespace, like `ip netns delete`: lazy unmount (umount2(2)

@@ -280,6 +280,14 @@ impl RtnlCache {
         RtnlCache(Mutex::new(None))
     }
 
+    /// A cache holding `rtnl`, a socket opened inside the namespace already (counted among the
+    /// cached ones even beyond `MAX_CACHED`: the caller may be unable to open another there).
+    pub fn seeded(mut rtnl: Rtnl) -> RtnlCache {
+        CACHED.fetch_add(1, Ordering::Relaxed);
+        rtnl.counted = true;
+        RtnlCache(Mutex::new(Some(rtnl)))
+    }
+
     /// Runs `f` with a socket inside `netns`: the cached one, or a new one (kept if fewer than
     /// `MAX_CACHED` are open).
     pub fn with<R>(
@@ -364,6 +372,8 @@ fn request_name(msg: &RouteNetlinkMessage) -> &'static str {
         M::NewRoute(_) => "RTM_NEWROUTE",
         M::DelRoute(_) => "RTM_DELROUTE",
         M::GetRoute(_) => "RTM_GETROUTE",
+        M::NewQueueDiscipline(_) => "RTM_NEWQDISC",
+        M::DelQueueDiscipline(_) => "RTM_DELQDISC",
         _ => "rtnetlink request",
     }
 }

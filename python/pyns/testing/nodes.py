@@ -1,0 +1,243 @@
+"""The parts of a ``Topology``: ``Host`` (and routers), ``Switch`` and ``Veth`` links."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+
+from .._native import Namespace, Switch as _Enter
+from ..call import run as _run
+from ..process import Process, spawn as _spawn
+
+if TYPE_CHECKING:
+    from .topology import Topology
+
+__all__ = ["Host", "Switch", "Veth"]
+
+T = TypeVar("T")
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Interface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+
+class _Node:
+    """What hosts and switches share: a name and namespaces held by handles."""
+
+    def __init__(self, topology: Topology, name: str, handles: dict[str, Namespace]) -> None:
+        self.name = name
+        self._topology = topology
+        self._handles = handles
+        self._ifaces = itertools.count()
+        self.links: list[Veth] = []
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        """The node's namespaces by kind (``"net"``, and ``"uts"``/``"mnt"`` for hosts)."""
+        return dict(self._handles)
+
+    @property
+    def netns(self) -> Namespace:
+        """The node's network namespace (what ``pyns.net`` functions take as ``netns=``)."""
+        return self._handles["net"]
+
+    def _next_ifname(self) -> str:
+        return f"eth{next(self._ifaces)}"
+
+    def _close(self) -> None:
+        for ns in self._handles.values():
+            ns.close()
+
+
+class Host(_Node):
+    """A host of a ``Topology``: its own network and UTS namespaces (hostname = name).
+
+    Attributes:
+        name: the host's name, also its hostname.
+        forwarding: whether it routes packets between its links (a router).
+        links: its links (``Veth``), in the order they were made.
+    """
+
+    def __init__(
+        self, topology: Topology, name: str, handles: dict[str, Namespace], forwarding: bool
+    ) -> None:
+        super().__init__(topology, name, handles)
+        self.forwarding = forwarding
+        self._addresses: list[tuple[str, Interface]] = []
+
+    def __repr__(self) -> str:
+        kind = "router" if self.forwarding else "host"
+        return f"<pyns.testing.Host {kind} {self.name!r} addresses={self.addresses!r}>"
+
+    @property
+    def addresses(self) -> list[str]:
+        """The host's addresses in CIDR form (``'10.0.0.1/24'``), in link order."""
+        return [str(a) for _, a in self._addresses]
+
+    @property
+    def interfaces(self) -> list[str]:
+        """The names of the host's links (``'eth0'``, ...), in link order."""
+        return [v.ifname(self) for v in self.links]
+
+    def ip(self, link: Union[None, str, Veth, _Node] = None) -> str:
+        """The host's IP address, without prefix length (for URLs and sockets).
+
+        Args:
+            link: which one: None (the first), an interface name (``'eth1'``), a ``Veth``, or
+                the node at the other end of a link (a host or a switch).
+
+        Returns:
+            The address, such as ``'10.0.0.1'``.
+
+        Raises:
+            LookupError: the host has no address (there) yet.
+        """
+        for ifname, iface in self._addresses:
+            if link is None or link == ifname:
+                return str(iface.ip)
+            if isinstance(link, Veth) and link.ifname(self) == ifname:
+                return str(iface.ip)
+            if isinstance(link, _Node) and any(
+                v.ifname(self) == ifname and v.other(self) is link for v in self.links
+            ):
+                return str(iface.ip)
+        raise LookupError(f"host {self.name!r} has no address on {link!r}")
+
+    def _join(self, join: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+        own: dict[str, Any] = dict(self._handles)
+        if join:
+            own.update(join)
+        return own
+
+    def spawn(self, args: Sequence[Any], **kwargs: Any) -> Process:
+        """Starts a program inside the host (``pyns.spawn`` joined to its namespaces).
+
+        The topology kills it when it closes, if it still runs.
+
+        Args:
+            args: the program and its arguments.
+            **kwargs: as for :func:`pyns.spawn` (``stdout=``, ``env=``, ``pid=True``, ...);
+                a ``join=`` mapping is added to the host's namespaces.
+
+        Returns:
+            The running :class:`pyns.Process`.
+
+        Raises:
+            FileNotFoundError: the program does not exist.
+            OSError, pyns.ChildError: as for :func:`pyns.spawn`.
+        """
+        self._topology._check_open()
+        join = self._join(kwargs.pop("join", None))
+        proc = _spawn(args, join=join, **kwargs)
+        procs = self._topology._processes
+        procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
+        procs.append(proc)
+        return proc
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Calls ``fn(*args, **kwargs)`` in a child inside the host (``pyns.run``).
+
+        Args:
+            fn: the callable; its result must be picklable.
+            *args, **kwargs: passed to `fn`, except the keywords of :func:`pyns.run`
+                (``timeout=``, ``pid=``, ...; ``join=`` is added to the host's namespaces).
+
+        Returns:
+            What `fn` returned.
+
+        Raises:
+            Exception: what `fn` raised, with the child's traceback as a note.
+            TimeoutError: ``timeout=`` expired.
+        """
+        self._topology._check_open()
+        join = self._join(kwargs.pop("join", None))
+        return _run(fn, *args, join=join, **kwargs)
+
+    def enter(self) -> _Enter:
+        """A context manager that moves the calling thread into the host and back.
+
+        Returns:
+            A ``pyns.Switch`` block: ``with host.enter(): socket.create_connection(...)``.
+
+        Raises:
+            ValueError: the topology is closed.
+        """
+        self._topology._check_open()
+        return _Enter(list(self._handles.values()))
+
+
+class Switch(_Node):
+    """A switch of a ``Topology``: a bridge (``br0``) in its own network namespace.
+
+    Hosts linked to it share its subnet and get addresses .1, .2, ... in link order.
+
+    Attributes:
+        name: the switch's name.
+        subnet: the subnet of the hosts on it.
+    """
+
+    def __init__(
+        self, topology: Topology, name: str, handles: dict[str, Namespace], subnet: Network
+    ) -> None:
+        super().__init__(topology, name, handles)
+        self.subnet = subnet
+        self._hosts = 0
+
+    def __repr__(self) -> str:
+        return f"<pyns.testing.Switch {self.name!r} subnet='{self.subnet}'>"
+
+    @property
+    def hosts(self) -> list[Host]:
+        """The hosts linked to it, in link order."""
+        return [v.other(self) for v in self.links]  # type: ignore[misc]
+
+
+class Veth:
+    """A link of a ``Topology``: a veth pair between two nodes.
+
+    Attributes:
+        a, b: the two nodes, in the order given to ``Topology.link``.
+        subnet: the link's subnet (a switch's for links to a switch).
+        addresses: ``(a's, b's)`` addresses in CIDR form; None for a switch's end.
+    """
+
+    def __init__(
+        self,
+        a: _Node,
+        b: _Node,
+        names: tuple[str, str],
+        subnet: Network,
+        addresses: tuple[Optional[Interface], Optional[Interface]],
+    ) -> None:
+        self.a = a
+        self.b = b
+        self.names = names
+        self.subnet = subnet
+        self.addresses = tuple(None if x is None else str(x) for x in addresses)
+        self._ifaces = addresses
+        self._shape: Optional[dict[str, Optional[float]]] = None
+        self.partitioned = False
+
+    @property
+    def shaped(self) -> bool:
+        """Whether ``Topology.shape`` set delay, loss or rate on this link."""
+        return self._shape is not None
+
+    def __repr__(self) -> str:
+        ends = [
+            f"{n.name}:{i}" + (f"={a}" if a else "")
+            for n, i, a in zip((self.a, self.b), self.names, self.addresses)
+        ]
+        return f"<pyns.testing.Veth {ends[0]} <-> {ends[1]}>"
+
+    def ends(self) -> Iterator[tuple[_Node, str]]:
+        """Each end: (node, interface name)."""
+        yield self.a, self.names[0]
+        yield self.b, self.names[1]
+
+    def ifname(self, node: _Node) -> str:
+        """The name of the end inside `node`."""
+        return self.names[0] if node is self.a else self.names[1]
+
+    def other(self, node: _Node) -> _Node:
+        """The node at the other end from `node`."""
+        return self.b if node is self.a else self.a

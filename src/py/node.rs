@@ -1,0 +1,116 @@
+//! The natives behind `pyns.testing`: hosts, routers and switches (namespaces with a netlink
+//! socket opened inside), their links, and their names under `/run/netns`.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::namespace::PyNamespace;
+use super::net::{valid_name, Netns};
+use crate::sys::error::Result;
+use crate::sys::net::addr::{self, Cidr};
+use crate::sys::net::link::{self, Change, VethSetup};
+use crate::sys::net::netns;
+use crate::sys::net::node::{self, Spec};
+use crate::sys::net::rtnl::Rtnl;
+use crate::sys::uts;
+
+/// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
+/// `lo` up, forwarding on if asked; returns (net, uts or None, mnt or None) handles, the net
+/// one with a netlink socket opened inside.
+#[pyfunction]
+#[pyo3(signature = (hostname=None, mnt=false, forwarding=false))]
+pub fn net_node(
+    py: Python<'_>,
+    hostname: Option<String>,
+    mnt: bool,
+    forwarding: bool,
+) -> PyResult<(PyNamespace, Option<PyNamespace>, Option<PyNamespace>)> {
+    if let Some(h) = &hostname {
+        uts::validate("hostname", h).map_err(PyValueError::new_err)?;
+    }
+    let spec = Spec {
+        hostname,
+        mnt,
+        forwarding,
+    };
+    let n = py.detach(|| node::create(&spec))?;
+    Ok((
+        PyNamespace::with_rtnl(n.net, n.rtnl),
+        n.uts.map(PyNamespace::wrap),
+        n.mnt.map(PyNamespace::wrap),
+    ))
+}
+
+/// Names a network namespace under `/run/netns` (as `ip netns add` would have).
+#[pyfunction]
+pub fn netns_persist(py: Python<'_>, ns: PyRef<'_, PyNamespace>, name: &str) -> PyResult<()> {
+    netns::validate_name(name).map_err(PyValueError::new_err)?;
+    let ns = ns.get()?;
+    Ok(py.detach(|| netns::persist(ns, name))?)
+}
+
+/// Brings the link `name` up (if `up`) and gives it `cidr`.
+fn configure(r: &mut Rtnl, name: &str, up: bool, cidr: Option<&Cidr>) -> Result<()> {
+    if up {
+        let change = Change {
+            up: Some(true),
+            ..Change::default()
+        };
+        link::change(r, name, None, &change)?;
+    }
+    match cidr {
+        Some(c) => {
+            let index = link::index(r, name)?;
+            addr::add(r, index, name, c)
+        }
+        None => Ok(()),
+    }
+}
+
+/// A topology link in four requests: a veth `name` in `netns`, up and enslaved to the bridge
+/// `master`, whose peer `peer` is born in `peer_netns`, with `mtu` on both ends; `cidr` on the
+/// first end; the peer up with `peer_cidr`.
+#[pyfunction]
+#[pyo3(signature = (name, peer, netns, peer_netns, cidr=None, peer_cidr=None, mtu=None,
+                    master=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn net_wire(
+    py: Python<'_>,
+    name: &str,
+    peer: &str,
+    netns: &Bound<'_, PyAny>,
+    peer_netns: &Bound<'_, PyAny>,
+    cidr: Option<&str>,
+    peer_cidr: Option<&str>,
+    mtu: Option<u32>,
+    master: Option<&str>,
+) -> PyResult<()> {
+    valid_name("name", name)?;
+    valid_name("peer", peer)?;
+    if let Some(m) = master {
+        valid_name("master", m)?;
+    }
+    let parse = |c: Option<&str>| {
+        c.map(Cidr::parse)
+            .transpose()
+            .map_err(PyValueError::new_err)
+    };
+    let (cidr, peer_cidr) = (parse(cidr)?, parse(peer_cidr)?);
+    let here = Netns::resolve(Some(netns), "netns")?;
+    let there = Netns::resolve(Some(peer_netns), "peer_netns")?;
+    let (t, pt) = (here.target()?, there.target()?);
+    py.detach(|| {
+        t.rtnl(|r| {
+            let master = master.map(|m| link::index(r, m)).transpose()?;
+            let setup = VethSetup {
+                up: true,
+                mtu,
+                master,
+            };
+            link::add_veth_with(r, name, peer, pt.fd(), &setup)?;
+            configure(r, name, false, cidr.as_ref())
+        })?;
+        pt.rtnl(|r| configure(r, peer, true, peer_cidr.as_ref()))
+    })
+    .map_err(|e| e.into())
+}

@@ -1,0 +1,199 @@
+//! The natives behind `pyns.net.shape`, `unshape` and `blackhole`: tc qdiscs by netlink.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use super::errors::pyns_error;
+use super::net::{no_link, valid_name, Netns};
+use crate::sys::error::{Error, Result};
+use crate::sys::net::link;
+use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf, ROOT};
+use crate::sys::net::rtnl::Rtnl;
+
+/// Packets netem queues at most: a bandwidth-delay product of 10 Gbit/s × 10 ms.
+const NETEM_LIMIT: u32 = 10_000;
+
+fn non_negative(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
+    match v {
+        Some(x) if !(x.is_finite() && x >= 0.0) => Err(PyValueError::new_err(format!(
+            "{what} must be a finite number >= 0, not {x}"
+        ))),
+        _ => Ok(v),
+    }
+}
+
+/// The qdiscs for the wanted shape: netem at the root for delay/jitter/loss, tbf for a rate
+/// (under netem when both are asked for).
+fn plan(
+    delay_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    loss_pct: Option<f64>,
+    rate_mbit: Option<f64>,
+) -> PyResult<(Option<Netem>, Option<Tbf>)> {
+    let delay = non_negative("delay_ms", delay_ms)?;
+    let jitter = non_negative("jitter_ms", jitter_ms)?;
+    let loss = non_negative("loss_pct", loss_pct)?;
+    if loss.is_some_and(|l| l > 100.0) {
+        return Err(PyValueError::new_err(format!(
+            "loss_pct is a percentage from 0 to 100, not {}",
+            loss.unwrap_or_default()
+        )));
+    }
+    let rate = match non_negative("rate_mbit", rate_mbit)? {
+        Some(r) if r * 1e6 / 8.0 < 1.0 => {
+            return Err(PyValueError::new_err(format!(
+                "rate_mbit must be positive (at least 8e-6), not {r}"
+            )))
+        }
+        r => r,
+    };
+    if delay.is_none() && jitter.is_none() && loss.is_none() && rate.is_none() {
+        return Err(PyValueError::new_err(
+            "give at least one of delay_ms, jitter_ms, loss_pct and rate_mbit (unshape() \
+             removes a shape)",
+        ));
+    }
+    let ns = |ms: Option<f64>| (ms.unwrap_or(0.0) * 1e6).round() as u64;
+    let netem = (delay.is_some() || jitter.is_some() || loss.is_some()).then(|| Netem {
+        delay_ns: ns(delay),
+        jitter_ns: ns(jitter),
+        loss: loss.unwrap_or(0.0) / 100.0,
+        limit: NETEM_LIMIT,
+    });
+    let tbf = rate.map(|r| {
+        let bytes = (r * 1e6 / 8.0).round() as u64;
+        // 10 ms of tokens, at least two full-size frames; 100 ms of queue.
+        let burst = u32::try_from(bytes / 100).unwrap_or(u32::MAX).max(3200);
+        let limit = u32::try_from(bytes / 10)
+            .unwrap_or(u32::MAX)
+            .saturating_add(burst);
+        Tbf {
+            rate: bytes,
+            burst,
+            limit,
+        }
+    });
+    Ok((netem, tbf))
+}
+
+fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> Result<()> {
+    let index = link::index(r, name)?;
+    qdisc::delete_root(r, index, name)?;
+    let added = (|| {
+        if let Some(n) = netem {
+            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Netem(n), name)?;
+        }
+        if let Some(t) = tbf {
+            let parent = if netem.is_some() { handle(1, 1) } else { ROOT };
+            let h = if netem.is_some() {
+                handle(2, 0)
+            } else {
+                handle(1, 0)
+            };
+            qdisc::add(r, index, parent, h, &Qdisc::Tbf(t), name)?;
+        }
+        Ok(())
+    })();
+    if added.is_err() {
+        let _ = qdisc::delete_root(r, index, name);
+    }
+    added
+}
+
+fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
+    if e.errno == libc::ENOENT && e.op.contains("(netem)") {
+        return pyns_error(
+            py,
+            "UnsupportedError",
+            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set, or the sch_netem \
+             module cannot be loaded): delay_ms, jitter_ms and loss_pct need it; rate_mbit \
+             alone uses tbf"
+                .into(),
+        );
+    }
+    no_link(py, e, name)
+}
+
+/// Shapes a link's egress: netem (delay, jitter, loss) and/or tbf (rate).
+#[pyfunction]
+#[pyo3(signature = (name, netns=None, delay_ms=None, jitter_ms=None, loss_pct=None,
+                    rate_mbit=None))]
+pub fn net_shape(
+    py: Python<'_>,
+    name: &str,
+    netns: Option<&Bound<'_, PyAny>>,
+    delay_ms: Option<f64>,
+    jitter_ms: Option<f64>,
+    loss_pct: Option<f64>,
+    rate_mbit: Option<f64>,
+) -> PyResult<()> {
+    valid_name("name", name)?;
+    let (netem, tbf) = plan(delay_ms, jitter_ms, loss_pct, rate_mbit)?;
+    let netns = Netns::resolve(netns, "netns")?;
+    let t = netns.target()?;
+    py.detach(|| t.rtnl(|r| install(r, name, netem, tbf)))
+        .map_err(|e| missing_kind(py, e, name))
+}
+
+/// Removes a link's own root qdisc (back to the default).
+#[pyfunction]
+#[pyo3(signature = (name, netns=None))]
+pub fn net_unshape(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    valid_name("name", name)?;
+    let netns = Netns::resolve(netns, "netns")?;
+    let t = netns.target()?;
+    py.detach(|| {
+        t.rtnl(|r| {
+            let index = link::index(r, name)?;
+            qdisc::delete_root(r, index, name)
+        })
+    })
+    .map_err(|e| no_link(py, e, name))
+}
+
+/// Makes a link drop everything it sends (the blackhole qdisc).
+#[pyfunction]
+#[pyo3(signature = (name, netns=None))]
+pub fn net_blackhole(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    valid_name("name", name)?;
+    let netns = Netns::resolve(netns, "netns")?;
+    let t = netns.target()?;
+    py.detach(|| {
+        t.rtnl(|r| {
+            let index = link::index(r, name)?;
+            qdisc::delete_root(r, index, name)?;
+            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Blackhole, name)
+        })
+    })
+    .map_err(|e| no_link(py, e, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_netem_and_tbf() {
+        let (n, t) = plan(Some(10.0), None, Some(1.0), None).unwrap();
+        let n = n.unwrap();
+        assert_eq!(n.delay_ns, 10_000_000);
+        assert!((n.loss - 0.01).abs() < 1e-12);
+        assert!(t.is_none());
+        let (n, t) = plan(None, None, None, Some(8.0)).unwrap();
+        assert!(n.is_none());
+        let t = t.unwrap();
+        assert_eq!(t.rate, 1_000_000);
+        assert_eq!(t.burst, 10_000);
+        assert_eq!(t.limit, 110_000);
+    }
+
+    #[test]
+    fn refuses_bad_shapes() {
+        Python::initialize();
+        assert!(plan(None, None, None, None).is_err());
+        assert!(plan(Some(-1.0), None, None, None).is_err());
+        assert!(plan(None, None, Some(101.0), None).is_err());
+        assert!(plan(None, None, None, Some(0.0)).is_err());
+        assert!(plan(Some(f64::NAN), None, None, None).is_err());
+    }
+}

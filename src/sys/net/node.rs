@@ -1,0 +1,149 @@
+//! Network nodes for test topologies: a fresh network namespace (with its own UTS and, if asked,
+//! mount namespace), held by fds, with no process in it.
+//!
+//! The node is set up from inside (hostname, `lo` up, forwarding, `/` private), and its
+//! namespace fds and a NETLINK_ROUTE socket are opened there. The calling thread unshare(2)s
+//! and comes back; where it could not come back (a child that owns a user namespace but shares
+//! the host's network namespace), a short-lived helper thread does it and exits instead.
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use super::rtnl::Rtnl;
+use crate::sys::error::{Error, Result};
+use crate::sys::mount::{set_propagation, Propagation};
+use crate::sys::ns::{self, Kind, Namespace};
+use crate::sys::thread::{self, ThreadGuard};
+use crate::sys::uts;
+
+/// What a node needs, validated by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// Set in a new UTS namespace; None: the node has no UTS namespace of its own.
+    pub hostname: Option<String>,
+    /// A new mount namespace, with `/` made recursively private.
+    pub mnt: bool,
+    /// IPv4 and IPv6 forwarding on (a router).
+    pub forwarding: bool,
+}
+
+/// A node's namespaces and a netlink socket inside its network namespace.
+#[derive(Debug)]
+pub struct Node {
+    pub net: Namespace,
+    pub uts: Option<Namespace>,
+    pub mnt: Option<Namespace>,
+    pub rtnl: Rtnl,
+}
+
+/// Creates a node: unshare(2) on the calling thread and setns(2) back, or, where the thread
+/// could not come back (its namespaces belong to a user namespace it has no CAP_SYS_ADMIN
+/// in), on a helper thread. Mount namespaces are always made on a helper thread.
+pub fn create(spec: &Spec) -> Result<Node> {
+    if !spec.mnt && can_come_back() {
+        let mut guard = ThreadGuard::unshare(&kinds(spec))?;
+        let node = set_up(spec);
+        guard.restore()?;
+        return node;
+    }
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("pyns-node".into())
+            .stack_size(64 * 1024)
+            .spawn_scoped(s, || {
+                ns::unshare(Kind::flags(&kinds(spec)))?;
+                set_up(spec)
+            })
+            .map_err(|e| {
+                Error::new(
+                    "start a thread to create the namespaces",
+                    e.raw_os_error().unwrap_or(libc::EAGAIN),
+                )
+            })?
+            .join()
+            .unwrap_or_else(|_| Err(Error::condition("the namespace thread panicked")))
+    })
+}
+
+/// Whether the calling thread may setns(2) into its own network and UTS namespaces, which is
+/// what coming back after an unshare(2) takes (a setns into the namespace the thread is in
+/// already changes nothing).
+fn can_come_back() -> bool {
+    [Kind::Net, Kind::Uts]
+        .into_iter()
+        .all(|k| thread::open_current(k).is_ok_and(|fd| ns::setns(fd.as_fd(), k.flag()).is_ok()))
+}
+
+fn kinds(spec: &Spec) -> Vec<Kind> {
+    let mut kinds = vec![Kind::Net];
+    if spec.hostname.is_some() {
+        kinds.push(Kind::Uts);
+    }
+    if spec.mnt {
+        kinds.push(Kind::Mnt);
+    }
+    kinds
+}
+
+/// Runs inside the new namespaces: sets them up from there and opens their handles.
+fn set_up(spec: &Spec) -> Result<Node> {
+    if spec.mnt {
+        set_propagation(Path::new("/"), Propagation::Private, true)?;
+    }
+    if let Some(h) = &spec.hostname {
+        uts::set_hostname(h)?;
+    }
+    super::loopback_up()?;
+    if spec.forwarding {
+        for knob in [
+            "/proc/sys/net/ipv4/ip_forward",
+            "/proc/sys/net/ipv6/conf/all/forwarding",
+        ] {
+            std::fs::write(knob, b"1").map_err(|e| {
+                Error::new("turn forwarding on", e.raw_os_error().unwrap_or(libc::EIO))
+                    .at(knob)
+                    .needs("CAP_NET_ADMIN")
+            })?;
+        }
+    }
+    let held = |k: Kind, wanted: bool| wanted.then(|| Namespace::current(k)).transpose();
+    Ok(Node {
+        net: Namespace::current(Kind::Net)?,
+        uts: held(Kind::Uts, spec.hostname.is_some())?,
+        mnt: held(Kind::Mnt, spec.mnt)?,
+        rtnl: Rtnl::open()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::net::link;
+
+    fn root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[test]
+    fn a_node_has_its_own_namespaces_and_the_caller_stays() {
+        if !root() {
+            return;
+        }
+        let before = Namespace::current(Kind::Net).unwrap();
+        let mut node = create(&Spec {
+            hostname: Some("n1".into()),
+            mnt: true,
+            forwarding: true,
+        })
+        .unwrap();
+        assert!(Namespace::current(Kind::Net).unwrap().same_as(&before));
+        assert!(!node.net.same_as(&before));
+        assert!(node.uts.is_some() && node.mnt.is_some());
+        let lo = link::get(&mut node.rtnl, "lo").unwrap();
+        assert!(lo.up);
+        let bare = create(&Spec::default()).unwrap();
+        assert!(bare.uts.is_none() && bare.mnt.is_none());
+        assert!(!bare.net.same_as(&node.net));
+    }
+}
