@@ -80,6 +80,18 @@ pub fn check(ret: libc::c_int, op: impl Into<Cow<'static, str>>) -> Result<libc:
     }
 }
 
+/// Like `check`, building the step's name only on failure (for hot paths).
+pub fn check_with(ret: libc::c_int, op: impl FnOnce() -> String) -> Result<libc::c_int> {
+    if ret < 0 {
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        Err(Error::new(op(), errno))
+    } else {
+        Ok(ret)
+    }
+}
+
 /// Names the step of a failed `nix` call: `nix::sched::unshare(f).op("unshare")?`.
 pub trait Context<T> {
     fn op(self, op: impl Into<Cow<'static, str>>) -> Result<T>;

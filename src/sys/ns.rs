@@ -317,14 +317,14 @@ impl AsFd for Namespace {
 pub fn unshare(flags: libc::c_int) -> Result<()> {
     // SAFETY: unshare only changes the calling thread's kernel state.
     let r = unsafe { libc::unshare(flags) };
-    super::error::check(r, format!("unshare({})", describe_flags(flags))).map(drop)
+    super::error::check_with(r, || format!("unshare({})", describe_flags(flags))).map(drop)
 }
 
 /// setns(2): moves the calling thread into the namespace `fd` refers to.
 pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<()> {
     // SAFETY: the fd is valid for the call; setns only changes the thread's kernel state.
     let r = unsafe { libc::setns(fd.as_raw_fd(), nstype) };
-    super::error::check(r, format!("setns({})", describe_flags(nstype))).map(drop)
+    super::error::check_with(r, || format!("setns({})", describe_flags(nstype))).map(drop)
 }
 
 /// `CLONE_NEWUTS|CLONE_NEWNET` for messages; "0" for none.

@@ -2,16 +2,33 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use std::cell::Cell;
 use std::ffi::CStr;
 
 use super::error::{check, Error, Result};
 use super::ns::{self, Kind};
 use super::pidfd;
 
-/// The calling thread's kernel id (gettid(2)).
+thread_local! {
+    /// The calling thread's id, with the fork generation it was read at.
+    static TID: Cell<(u64, libc::pid_t)> = const { Cell::new((u64::MAX, 0)) };
+}
+
+/// The calling thread's kernel id (gettid(2)), cached per thread and fork generation.
 pub fn gettid() -> libc::pid_t {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    unsafe { libc::gettid() }
+    let generation = pidfd::fork_generation();
+    TID.try_with(|cell| {
+        let (at, tid) = cell.get();
+        if at == generation {
+            return tid;
+        }
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        cell.set((generation, tid));
+        tid
+    })
+    // SAFETY: as above; the thread is exiting and its cache is gone.
+    .unwrap_or_else(|_| unsafe { libc::gettid() })
 }
 
 /// How many threads the calling process has (field 20 of /proc/self/stat, proc(5)).
