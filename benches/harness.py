@@ -53,7 +53,8 @@ def timed(op: Callable[[], object]) -> Impl:
 def _build(name: str) -> str:
     src = os.path.join(HERE, "c", f"{name}.c")
     exe = os.path.join(BUILD, name)
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+    newest = max(os.path.getmtime(src), os.path.getmtime(os.path.join(HERE, "c", "common.h")))
+    if not os.path.exists(exe) or os.path.getmtime(exe) < newest:
         os.makedirs(BUILD, exist_ok=True)
         subprocess.run(["cc", "-O2", "-Wall", "-o", exe, src], check=True)
     return exe

@@ -21,19 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 extern char **environ;
 static char *const true_argv[] = {"true", NULL};
 
-static long long now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
 
 /* fork-style clone with namespace flags: returns twice, like fork. */
 static pid_t clone_flags(int flags) {

@@ -17,20 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define PIDFD_THREAD O_EXCL
 #define PIDFD_GET_NET_NAMESPACE _IO(0xFF, 4)
 #define PIDFD_GET_UTS_NAMESPACE _IO(0xFF, 10)
 
-static long long now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
