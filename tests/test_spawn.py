@@ -194,8 +194,16 @@ def test_nothing_else_is_inherited_behind_an_init_or_relay(kwargs, wait_for_comm
     try:
         with pyns.spawn(["sleep", "30"], pass_fds=[w], **kwargs) as p:
             program = _program_of(p, wait_for_comm)
-            fds = sorted(os.listdir(f"/proc/{program}/fd"), key=int)
-            assert fds == ["0", "1", "2", str(w)]
+            # comm changes a moment before execve closes the O_CLOEXEC fds: a leaked fd
+            # stays, so poll briefly for the final set.
+            expected = ["0", "1", "2", str(w)]
+            deadline = time.monotonic() + 2
+            while True:
+                fds = sorted(os.listdir(f"/proc/{program}/fd"), key=int)
+                if fds == expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            assert fds == expected
             assert all(int(fd) < 3 for fd in os.listdir(f"/proc/{p.pid}/fd"))
             p.kill()
     finally:
