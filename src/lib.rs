@@ -12,6 +12,7 @@ use sys::ns::Kind;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     m.add("KINDS", PyTuple::new(m.py(), names)?)?;
+    m.add("NETNS_DIR", sys::net::netns::RUN_DIR)?;
     for k in Kind::ALL {
         m.add(k.flag_name(), k.flag())?;
     }
@@ -56,6 +57,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::net::netns_add, m)?,
         wrap_pyfunction!(py::net::netns_remove, m)?,
         wrap_pyfunction!(py::net::netns_path, m)?,
+        wrap_pyfunction!(py::target::resolve_namespace, m)?,
         wrap_pyfunction!(py::qdisc::net_shape, m)?,
         wrap_pyfunction!(py::qdisc::net_unshape, m)?,
         wrap_pyfunction!(py::qdisc::net_blackhole, m)?,

@@ -26,7 +26,7 @@ from ._native import (
     unshare,
 )
 from . import mount, net, netns
-from .errors import ChildError, NamespaceError, UnsupportedError
+from .errors import ChildError, NamespaceError, NotANamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
 from .process import Process, spawn
@@ -49,6 +49,7 @@ __all__ = [
     "Isolation",
     "Namespace",
     "NamespaceError",
+    "NotANamespaceError",
     "Process",
     "Switch",
     "UnsupportedError",

@@ -54,6 +54,8 @@ __all__ = [
     "netns_add",
     "netns_remove",
     "netns_path",
+    "resolve_namespace",
+    "NETNS_DIR",
     "net_shape",
     "net_unshape",
     "net_blackhole",
@@ -405,3 +407,8 @@ def net_wire(
     mtu: Optional[int] = None,
     master: Optional[str] = None,
 ) -> None: ...
+def resolve_namespace(
+    target: Any, kind: Optional[str] = None, what: str = "target"
+) -> tuple[Namespace, bool]: ...
+
+NETNS_DIR: Final[str]

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from . import _native
 from ._native import KINDS, Namespace
+from .target import resolve
 
 __all__ = ["child_spec"]
 
@@ -32,38 +33,10 @@ def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list
         for kind, target in join.items():
             if kind not in KINDS:
                 raise ValueError(f"join: unknown namespace kind {kind!r}; expected one of {KINDS}")
-            if isinstance(target, Namespace):
-                if target.kind != kind:
-                    raise ValueError(f"join[{kind!r}] is a {target.kind} namespace")
-                handles.append(target)
-                continue
-            theirs = getattr(target, "namespaces", None)
-            if isinstance(theirs, dict) and isinstance(theirs.get(kind), Namespace):
-                handles.append(theirs[kind])  # a pyns.Process: its handles, kept by it
-                continue
-            if isinstance(target, bool):
-                raise TypeError(f"join[{kind!r}] must be a Namespace, pid, path or name, not bool")
-            if isinstance(target, int):
-                ns = Namespace.of(target, kind)
-            elif isinstance(target, (str, bytes, os.PathLike)):
-                path = os.fsdecode(target)
-                if "/" not in path:
-                    if kind != "net":
-                        raise ValueError(
-                            f"join[{kind!r}] = {path!r}: a bare name means /run/netns/<name>, "
-                            "which holds network namespaces only"
-                        )
-                    path = os.path.join("/run/netns", path)
-                ns = Namespace.open(path, kind)
-            elif isinstance(getattr(target, "pid", None), int):
-                ns = Namespace.of(target.pid, kind)
-            else:
-                raise TypeError(
-                    f"join[{kind!r}] must be a Namespace, Process, pid, path or netns name, "
-                    f"not {type(target).__name__}"
-                )
-            opened.append(ns)
+            ns, fresh = resolve(target, kind, f"join[{kind!r}]")
             handles.append(ns)
+            if fresh:
+                opened.append(ns)
     except BaseException:
         for ns in opened:
             ns.close()

@@ -124,17 +124,11 @@ def _enter(args: argparse.Namespace) -> int:
         raise ValueError("which process? give -t PID (or only --netns NAME)")
     join: dict[str, Any] = {}
     if args.target is not None:
-        if wanted and not args.all:
-            join = {kind: Namespace.of(args.target, kind) for kind in wanted}
-        else:  # -a, or no kinds: every namespace in which the target differs from us
-            from .join import namespaces
+        from .target import resolve_kinds
 
-            mine, theirs = namespaces(), namespaces(args.target)
-            join = {k: ns for k, ns in theirs.items() if k not in mine or mine[k] != ns}
-            for ns in mine.values():
-                ns.close()
-            for k in set(theirs) - set(join):
-                theirs[k].close()
+        # -a, or no kinds: every namespace in which the target differs from us
+        kinds = [] if args.all else wanted
+        join = {ns.kind: ns for ns in resolve_kinds(args.target, kinds, "-t", user=True)}
     if args.netns:
         join["net"] = args.netns
     try:
@@ -258,14 +252,14 @@ def _parser() -> argparse.ArgumentParser:
 def _one_line(e: BaseException) -> str:
     """An error as one line: what failed, the step pyns was doing, and for EPERM the fix."""
     text = str(e) or type(e).__name__
-    notes = getattr(e, "__notes__", None) or []
-    lines = [line for note in notes for line in str(note).splitlines()]
-    step = next((ln.split(": ", 1)[1] for ln in lines if ln.startswith("pyns was doing: ")), None)
+    step = getattr(e, "step", None)
     if isinstance(e, OSError) and e.strerror:
         where = f" ({os.fsdecode(e.filename)})" if e.filename is not None else ""
         text = f"{step}{where}: {e.strerror}" if step else f"{e.strerror}{where}"
         if e.errno == errno.EPERM:
             text += " — run as root, or add -U/-r for a user namespace of your own"
+        elif getattr(e, "hint", None):
+            text += f" — {e.hint}"
     elif step:
         text = f"{text} ({step})"
     return text

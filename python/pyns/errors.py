@@ -1,8 +1,16 @@
-"""pyns' own exceptions. Failed syscalls raise the matching built-in ``OSError`` subclass."""
+"""pyns' own exceptions. Failed syscalls raise the matching built-in ``OSError`` subclass.
+
+Every ``OSError`` that pyns raises also carries two attributes:
+
+- ``step`` (str): what pyns was doing, e.g. ``"setns(CLONE_NEWNET)"``;
+- ``hint`` (str or None): the missing privilege and how to get it, when pyns knows it.
+
+Both are also in the exception's note (``"pyns was doing: ..."``), for people reading a traceback.
+"""
 
 from __future__ import annotations
 
-__all__ = ["NamespaceError", "UnsupportedError", "ChildError"]
+__all__ = ["NamespaceError", "UnsupportedError", "NotANamespaceError", "ChildError"]
 
 
 class NamespaceError(Exception):
@@ -11,6 +19,11 @@ class NamespaceError(Exception):
 
 class UnsupportedError(NamespaceError):
     """What was asked cannot be done this way; the message says what to use instead."""
+
+
+class NotANamespaceError(NamespaceError, ValueError):
+    """A file given as a namespace is not a namespace file (``/etc/hostname``, a FIFO, a
+    directory), or is a namespace of another kind than the one asked for."""
 
 
 class ChildError(NamespaceError):

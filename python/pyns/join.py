@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Union
+from typing import Dict
 
 from . import _native
 from ._native import KINDS, Namespace, Switch
 from .errors import UnsupportedError
+from .target import Target, resolve_kinds
 
 __all__ = ["Namespaces", "enter", "namespaces"]
-
-Target = Union[int, Namespace, str, "os.PathLike[str]", Any]
-
 
 class Namespaces(Dict[str, Namespace]):
     """A snapshot of a process's namespaces by kind: a plain dict, shown in Jupyter as a table
@@ -51,52 +49,12 @@ def namespaces(pid: int | None = None) -> Namespaces:
     return out
 
 
-def _netns_path(name: str) -> str:
-    return os.fspath(_native.netns_path(name))
-
-
-def _resolve(target: Target, kinds: list[str]) -> list[Namespace]:
-    """The namespaces of `target` to join: for `kinds`, or every kind that differs."""
-    if isinstance(target, Namespace):
-        if kinds and kinds != [target.kind]:
-            raise ValueError(f"the target is a {target.kind} namespace; kinds {kinds} don't apply")
-        return [target]
-    if isinstance(target, bool) or not isinstance(target, (int, str, os.PathLike)):
-        pid = getattr(target, "pid", None)
-        if not isinstance(pid, int):
-            raise TypeError(
-                "enter() target must be a pid, a pyns.Process, a Namespace, an nsfs path or a "
-                f"network namespace name, not {type(target).__name__}"
-            )
-        target = pid
-    if isinstance(target, int):
-        if kinds:
-            return [Namespace.of(target, k) for k in kinds]
-        mine = namespaces()
-        theirs = namespaces(target)
-        try:
-            return [
-                ns
-                for kind, ns in theirs.items()
-                if kind != "user" and (kind not in mine or mine[kind] != ns)
-            ]
-        finally:
-            for ns in mine.values():
-                ns.close()
-    path = os.fspath(target)
-    if isinstance(path, str) and "/" not in path:
-        path = _netns_path(path)
-    if kinds and len(kinds) > 1:
-        raise ValueError(f"a path names one namespace; kinds {kinds} can't all apply")
-    return [Namespace.open(path, kinds[0] if kinds else None)]
-
-
 def enter(target: Target, **kinds: bool) -> Switch:
     """Join existing namespaces on the calling thread for a ``with`` block (like nsenter).
 
     Args:
-        target: a pid, a ``pyns.Process``, a ``Namespace``, an nsfs path, or an iproute2
-            network namespace name (``"blue"`` means ``/run/netns/blue``).
+        target: a pid, a ``pyns.Process`` (or testing ``Host``), a ``Namespace``, an nsfs
+            path, or the name of a named network namespace (see ``pyns.target``).
         **kinds: ``net=True, uts=True, ...``; with none, every kind in which the target
             differs from the calling thread (never ``user``).
 
@@ -108,6 +66,8 @@ def enter(target: Target, **kinds: bool) -> Switch:
 
     Raises:
         TypeError: an unknown keyword or a bad target type.
+        ValueError: kinds that the target cannot have; pyns.NotANamespaceError for a path
+            that is not a namespace file.
         pyns.UnsupportedError: ``user=True`` (a thread cannot leave a user namespace).
         OSError: the target cannot be opened or joined (with a note saying which step).
     """
@@ -122,4 +82,4 @@ def enter(target: Target, **kinds: bool) -> Switch:
             "Start a child there instead: pyns.spawn(args, join={'user': target, ...})."
         )
     wanted = [k for k in KINDS if kinds.get(k)]
-    return _native.Switch(_resolve(target, wanted))
+    return _native.Switch(resolve_kinds(target, wanted))

@@ -19,7 +19,7 @@ from ._native import Namespace
 
 __all__ = ["add", "names", "open", "remove"]
 
-RUN_DIR = "/run/netns"
+RUN_DIR = _native.NETNS_DIR
 
 
 def add(name: str) -> Namespace:

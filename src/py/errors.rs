@@ -1,11 +1,17 @@
 //! Shapes core errors as Python exceptions: OSError subclasses with `.errno` and a note.
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyType};
+use pyo3::types::{PyInt, PyList};
 
-use crate::sys::error::Error;
+use crate::sys::error::{Error, ErrorKind};
 use crate::sys::ns::Kind;
+
+// pyns' own classes (python/pyns/errors.py), imported once and kept.
+pyo3::import_exception!(pyns.errors, NamespaceError);
+pyo3::import_exception!(pyns.errors, UnsupportedError);
+pyo3::import_exception!(pyns.errors, NotANamespaceError);
+pyo3::import_exception!(pyns.errors, ChildError);
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
@@ -14,30 +20,37 @@ impl From<Error> for PyErr {
 }
 
 fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
-    if e.errno == 0 {
-        return pyns_error(py, "NamespaceError", e.op.to_string());
-    }
-    let strerror = nix::errno::Errno::from_raw(e.errno).desc();
-    let err = match &e.path {
-        Some(p) => PyOSError::new_err((e.errno, strerror, p.as_os_str().to_owned())),
-        None => PyOSError::new_err((e.errno, strerror)),
+    let err = match e.kind {
+        ErrorKind::Condition => return NamespaceError::new_err(e.to_string()),
+        ErrorKind::Unsupported => return UnsupportedError::new_err(e.to_string()),
+        ErrorKind::NotANamespace => return NotANamespaceError::new_err(e.to_string()),
+        ErrorKind::Os => {
+            let strerror = nix::errno::Errno::from_raw(e.errno).desc();
+            match &e.path {
+                Some(p) => PyOSError::new_err((e.errno, strerror, p.as_os_str().to_owned())),
+                None => PyOSError::new_err((e.errno, strerror)),
+            }
+        }
     };
-    add_note(py, &err, &note(e));
+    annotate(py, &err, e);
     err
 }
 
-/// The note on an OSError: the step, and for EPERM the missing privilege and how to get it.
+/// Gives an exception made from `e` its `.step` and `.hint` attributes and the note.
+pub fn annotate(py: Python<'_>, err: &PyErr, e: &Error) {
+    let value = err.value(py);
+    let hint = e.advice();
+    let _ = value.setattr("step", e.op.as_ref());
+    let _ = value.setattr("hint", hint.as_deref());
+    add_note(py, err, &note(e));
+}
+
+/// The note on an OSError: the step, and the missing privilege and how to get it, if known.
 pub fn note(e: &Error) -> String {
-    let mut s = format!("pyns was doing: {}", e.op);
-    if e.errno == libc::EPERM {
-        s.push_str(&format!(
-            "\nThis needs {} in the user namespace that owns the namespace involved. Run as \
-             root, or do it in a child that owns a user namespace: \
-             pyns.spawn(..., user=True) or pyns.run(..., user=True).",
-            e.needs
-        ));
+    match e.advice() {
+        Some(h) => format!("pyns was doing: {}\n{h}", e.op),
+        None => format!("pyns was doing: {}", e.op),
     }
-    s
 }
 
 /// Adds a note to an exception (`BaseException.add_note`, or `__notes__` before 3.11).
@@ -57,15 +70,6 @@ pub fn add_note(py: Python<'_>, err: &PyErr, note: &str) {
     let _ = notes.call_method1("append", (note,));
 }
 
-/// An exception of one of pyns' own classes (`python/pyns/errors.py`).
-pub fn pyns_error(py: Python<'_>, class: &str, msg: String) -> PyErr {
-    let cls = py.import("pyns.errors").and_then(|m| m.getattr(class));
-    match cls.and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from)) {
-        Ok(ty) => PyErr::from_type(ty, msg),
-        Err(e) => e,
-    }
-}
-
 /// The kind named `name`, or a ValueError that lists the valid names.
 pub fn parse_kind(name: &str) -> PyResult<Kind> {
     Kind::from_name(name).ok_or_else(|| {
@@ -78,12 +82,51 @@ pub fn parse_kind(name: &str) -> PyResult<Kind> {
     })
 }
 
-/// A process id as the kernel takes it, or a ValueError.
-pub fn check_pid(pid: i64) -> PyResult<libc::pid_t> {
-    match libc::pid_t::try_from(pid) {
+/// A process id as the kernel takes it, or a TypeError/ValueError naming `what`.
+pub fn check_pid(what: &str, pid: &Bound<'_, PyAny>) -> PyResult<libc::pid_t> {
+    let n = int_arg(what, pid)?;
+    match libc::pid_t::try_from(n) {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(PyValueError::new_err(format!(
-            "pid must be a positive process id, not {pid}"
+            "{what} must be a positive process id, not {n}"
         ))),
     }
+}
+
+/// An int argument (not a bool) of any size, or a TypeError naming `what`.
+pub fn int_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<i128> {
+    if !obj.is_instance_of::<PyInt>() || obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, not {}",
+            obj.get_type().name()?
+        )));
+    }
+    // Beyond i128, clamp: every caller rejects such a value as out of range.
+    Ok(obj.extract::<i128>().unwrap_or_else(|_| {
+        if obj.gt(0).unwrap_or(false) {
+            i128::MAX
+        } else {
+            i128::MIN
+        }
+    }))
+}
+
+/// An int argument in `T`'s range, or a TypeError/ValueError naming `what` and the range.
+pub fn ranged<T: TryFrom<i128> + std::fmt::Display + Copy>(
+    what: &str,
+    obj: &Bound<'_, PyAny>,
+    lo: T,
+    hi: T,
+) -> PyResult<T>
+where
+    i128: From<T>,
+{
+    let n = int_arg(what, obj)?;
+    if n < i128::from(lo) || n > i128::from(hi) {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be in {lo}..{hi}, not {}",
+            obj.str()?
+        )));
+    }
+    T::try_from(n).map_err(|_| PyValueError::new_err(format!("{what} is out of range")))
 }

@@ -62,9 +62,9 @@ impl PyIdMap {
 
     /// Writes the map to `/proc/<pid>/uid_map` or `gid_map` (`file` is "uid_map" or
     /// "gid_map"). The kernel accepts one write per map and process.
-    fn write(&self, pid: i64, file: &str) -> PyResult<()> {
+    fn write(&self, pid: &Bound<'_, PyAny>, file: &str) -> PyResult<()> {
         let which: Which = file.parse().map_err(PyValueError::new_err)?;
-        Ok(self.map.write(check_pid(pid)?, which)?)
+        Ok(self.map.write(check_pid("pid", pid)?, which)?)
     }
 
     fn __len__(&self) -> usize {
@@ -166,8 +166,8 @@ impl Capabilities {
 ///     ProcessLookupError: no such process.
 #[pyfunction]
 #[pyo3(signature = (pid=None))]
-pub fn capabilities(pid: Option<i64>) -> PyResult<Capabilities> {
-    let pid = pid.map(check_pid).transpose()?;
+pub fn capabilities(pid: Option<&Bound<'_, PyAny>>) -> PyResult<Capabilities> {
+    let pid = pid.map(|p| check_pid("pid", p)).transpose()?;
     Ok(Capabilities {
         sets: caps::Sets::of(pid)?,
         last: caps::last_cap()?,

@@ -4,11 +4,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::errors::pyns_error;
-use super::namespace::PyNamespace;
+use std::sync::Mutex;
+
+use super::errors::{NamespaceError, UnsupportedError};
+use super::namespace::{leave, lock, PyNamespace};
 use crate::sys::isolate::{self, Spec};
 use crate::sys::mount::Propagation;
 use crate::sys::ns::{Kind, Namespace};
+use crate::sys::task;
 use crate::sys::thread::{self, ThreadGuard};
 use crate::sys::uts;
 
@@ -35,11 +38,11 @@ use crate::sys::uts;
 ///     pyns.UnsupportedError: user=True, or time=True in a multi-threaded process.
 ///     ValueError: a bad hostname or propagation.
 ///     OSError: a failed syscall (PermissionError without CAP_SYS_ADMIN), with a note.
-#[pyclass(module = "pyns")]
+#[pyclass(module = "pyns", frozen)]
 pub struct Isolation {
     spec: Spec,
-    guard: Option<ThreadGuard>,
-    namespaces: Option<Py<PyDict>>,
+    guard: Mutex<Option<ThreadGuard>>,
+    namespaces: Mutex<Option<Py<PyDict>>>,
 }
 
 #[pymethods]
@@ -50,7 +53,6 @@ impl Isolation {
                         propagation=Some("private".to_owned())))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        py: Python<'_>,
         uts: bool,
         ipc: bool,
         net: bool,
@@ -65,14 +67,11 @@ impl Isolation {
         propagation: Option<String>,
     ) -> PyResult<Self> {
         if user {
-            return Err(pyns_error(
-                py,
-                "UnsupportedError",
+            return Err(UnsupportedError::new_err(
                 "isolate(user=True) is not possible: a thread cannot leave a user namespace \
                  again, and the kernel refuses it in a multi-threaded process. Use \
                  pyns.run(fn, user=True, ...) or pyns.spawn(args, user=True, ...) to get a \
-                 child in a new user namespace."
-                    .into(),
+                 child in a new user namespace.",
             ));
         }
         for (what, name) in [("hostname", &hostname), ("domainname", &domainname)] {
@@ -105,68 +104,61 @@ impl Isolation {
                 loopback,
                 propagation,
             },
-            guard: None,
-            namespaces: None,
+            guard: Mutex::new(None),
+            namespaces: Mutex::new(None),
         })
     }
 
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
-        let py = slf.py();
-        if slf.guard.as_ref().is_some_and(ThreadGuard::active) {
-            return Err(pyns_error(
-                py,
-                "NamespaceError",
-                "this isolate() block is already entered".into(),
+    fn __enter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        let mut guard = lock(&slf.guard);
+        if guard.as_ref().is_some_and(ThreadGuard::active) {
+            return Err(NamespaceError::new_err(
+                "this isolate() block is already entered",
             ));
         }
         if slf.spec.kinds.contains(&Kind::Time) {
-            thread::require_single_thread("isolate(time=True)")
-                .map_err(|e| pyns_error(py, "UnsupportedError", e.to_string()))?;
+            thread::require_single_thread("isolate(time=True)")?;
         }
-        slf.namespaces = None;
-        slf.guard = Some(isolate::isolate(&slf.spec)?);
+        let entered = isolate::isolate(&slf.spec)?;
+        *lock(&slf.namespaces) = None;
+        *guard = Some(entered);
+        drop(guard);
         Ok(slf)
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         _ty: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        if let Some(g) = self.guard.as_mut() {
-            g.restore()?;
-        }
-        self.guard = None;
+        leave(&self.guard)?;
         Ok(false)
     }
 
     /// The new namespaces by kind (for pid and time: the one children started inside get).
     /// Available inside the block; handles taken there stay valid afterwards.
     #[getter]
-    fn namespaces(&mut self, py: Python<'_>) -> PyResult<Py<PyDict>> {
-        if let Some(d) = &self.namespaces {
+    fn namespaces(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        if let Some(d) = lock(&self.namespaces).as_ref() {
             return Ok(d.clone_ref(py));
         }
-        let inside = self
-            .guard
+        let inside = lock(&self.guard)
             .as_ref()
-            .is_some_and(|g| g.active() && g.tid() == thread::gettid());
+            .is_some_and(|g| g.active() && g.tid() == task::gettid());
         if !inside {
-            return Err(pyns_error(
-                py,
-                "NamespaceError",
-                "isolate().namespaces is available only inside the block, on its thread".into(),
+            return Err(NamespaceError::new_err(
+                "isolate().namespaces is available only inside the block, on its thread",
             ));
         }
+        // Made without holding a lock: making Python objects may run other Python code.
         let d = PyDict::new(py);
         for &k in &self.spec.kinds {
             let ns = Namespace::from_fd(thread::open_current(k)?, Some(k))?;
             d.set_item(k.name(), PyNamespace::wrap(ns))?;
         }
         let d = d.unbind();
-        self.namespaces = Some(d.clone_ref(py));
-        Ok(d)
+        Ok(lock(&self.namespaces).get_or_insert(d).clone_ref(py))
     }
 
     fn __repr__(&self) -> String {

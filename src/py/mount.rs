@@ -172,8 +172,8 @@ pub fn mount_umount(py: Python<'_>, target: PathBuf, lazy: bool) -> PyResult<()>
 /// The parsed `/proc/<pid>/mountinfo` (None: the calling thread's mount namespace).
 #[pyfunction]
 #[pyo3(signature = (pid=None))]
-pub fn mount_table(py: Python<'_>, pid: Option<i64>) -> PyResult<Vec<PyMountInfo>> {
-    let pid = pid.map(check_pid).transpose()?;
+pub fn mount_table(py: Python<'_>, pid: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<PyMountInfo>> {
+    let pid = pid.map(|p| check_pid("pid", p)).transpose()?;
     Ok(wrap(py.detach(|| mount::mounts(pid))?))
 }
 

@@ -2,22 +2,33 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::{check_pid, parse_kind, pyns_error};
+use super::errors::{check_pid, parse_kind, NamespaceError, UnsupportedError};
 use super::html;
+use crate::sys::error::Error;
 use crate::sys::net::rtnl::{Rtnl, RtnlCache};
 use crate::sys::ns::{Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
 
+/// Locks `m`; a panic elsewhere while it was held does not make its data unusable here.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A namespace held open by an O_CLOEXEC file descriptor; equal handles name the same
 /// namespace (same nsfs device and inode).
-#[pyclass(name = "Namespace", module = "pyns")]
+///
+/// Shared between threads: every use takes its own reference to the open fd (an `Arc`) for the
+/// length of the call, so `close()` from another thread never lets a call use a closed or
+/// reused fd number; the fd is closed when the last such use ends.
+#[pyclass(name = "Namespace", module = "pyns", frozen)]
 pub struct PyNamespace {
-    ns: Option<Namespace>,
+    ns: Mutex<Option<Arc<Namespace>>>,
     kind: Kind,
     dev: u64,
     ino: u64,
@@ -31,7 +42,7 @@ impl PyNamespace {
             kind: ns.kind(),
             dev: ns.dev(),
             ino: ns.inode(),
-            ns: Some(ns),
+            ns: Mutex::new(Some(Arc::new(ns))),
             rtnl: RtnlCache::new(),
         }
     }
@@ -53,10 +64,11 @@ impl PyNamespace {
         self.kind
     }
 
-    /// The open namespace, or a ValueError once closed.
-    pub fn get(&self) -> PyResult<&Namespace> {
-        self.ns
-            .as_ref()
+    /// The open namespace, held for as long as the caller keeps it, or a ValueError once
+    /// closed.
+    pub fn get(&self) -> PyResult<Arc<Namespace>> {
+        lock(&self.ns)
+            .clone()
             .ok_or_else(|| PyValueError::new_err(format!("{} is closed", self.repr())))
     }
 
@@ -75,9 +87,10 @@ impl PyNamespace {
 
     /// Process `pid`'s namespace of `kind` (from `/proc/<pid>/ns`).
     #[staticmethod]
-    fn of(pid: i64, kind: &str) -> PyResult<Self> {
+    fn of(pid: &Bound<'_, PyAny>, kind: &str) -> PyResult<Self> {
+        let pid = check_pid("pid", pid)?;
         let kind = parse_kind(kind)?;
-        Ok(PyNamespace::wrap(Namespace::of(check_pid(pid)?, kind)?))
+        Ok(PyNamespace::wrap(Namespace::of(pid, kind)?))
     }
 
     /// Opens any nsfs file (`/proc/<pid>/ns/<kind>`, `/run/netns/<name>`, a persisted one);
@@ -106,17 +119,19 @@ impl PyNamespace {
 
     #[getter]
     fn closed(&self) -> bool {
-        self.ns.is_none()
+        lock(&self.ns).is_none()
     }
 
     fn fileno(&self) -> PyResult<i32> {
         Ok(self.get()?.as_fd().as_raw_fd())
     }
 
-    /// Closes the fd; the namespace lives on while anything else holds it.
-    fn close(&mut self) {
+    /// Closes the fd (once calls that other threads are making with it end); the namespace
+    /// lives on while anything else holds it.
+    fn close(&self) {
+        let ns = lock(&self.ns).take();
         self.rtnl.clear();
-        self.ns = None;
+        drop(ns);
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -124,7 +139,7 @@ impl PyNamespace {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         _ty: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
@@ -144,13 +159,14 @@ impl PyNamespace {
     }
 
     /// Bind-mounts the namespace at `path` so that it outlives its processes.
-    fn persist(&self, path: PathBuf) -> PyResult<()> {
-        Ok(self.get()?.persist(&path)?)
+    fn persist(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let ns = self.get()?;
+        Ok(py.detach(|| ns.persist(&path))?)
     }
 
     /// A context manager that moves the calling thread into this namespace and back.
     fn enter(slf: Bound<'_, Self>) -> PyResult<Switch> {
-        Switch::new(slf.py(), vec![slf])
+        Switch::new(vec![slf])
     }
 
     fn __repr__(&self) -> String {
@@ -171,7 +187,7 @@ impl PyNamespace {
         let Ok(other) = other.cast::<PyNamespace>() else {
             return py.NotImplemented();
         };
-        let other = other.borrow();
+        let other = other.get();
         let same = (self.dev, self.ino) == (other.dev, other.ino);
         match op {
             CompareOp::Eq => same
@@ -193,22 +209,22 @@ const USER_REFUSED: &str = "entering a user namespace is not possible for a bloc
 
 /// `with` block that moves the calling thread into namespaces (setns) and, on exit, back into
 /// the ones it had, in reverse order. Made by `Namespace.enter()` and `pyns.enter()`.
-#[pyclass(module = "pyns")]
+#[pyclass(module = "pyns", frozen)]
 pub struct Switch {
     targets: Vec<Py<PyNamespace>>,
-    guard: Option<ThreadGuard>,
+    guard: Mutex<Option<ThreadGuard>>,
 }
 
 #[pymethods]
 impl Switch {
     #[new]
-    fn new(py: Python<'_>, targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
+    fn new(targets: Vec<Bound<'_, PyNamespace>>) -> PyResult<Self> {
         let mut seen = Vec::new();
         for t in &targets {
-            let t = t.borrow();
+            let t = t.get();
             t.get()?;
             if t.kind == Kind::User {
-                return Err(pyns_error(py, "UnsupportedError", USER_REFUSED.into()));
+                return Err(UnsupportedError::new_err(USER_REFUSED));
             }
             if seen.contains(&t.kind) {
                 return Err(PyValueError::new_err(format!(
@@ -220,45 +236,37 @@ impl Switch {
         }
         Ok(Switch {
             targets: targets.into_iter().map(Bound::unbind).collect(),
-            guard: None,
+            guard: Mutex::new(None),
         })
     }
 
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
-        let py = slf.py();
-        if slf.guard.as_ref().is_some_and(ThreadGuard::active) {
-            return Err(pyns_error(
-                py,
-                "NamespaceError",
-                "this block is already entered".into(),
-            ));
+    fn __enter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        let mut guard = lock(&slf.guard);
+        if guard.as_ref().is_some_and(ThreadGuard::active) {
+            return Err(NamespaceError::new_err("this block is already entered"));
         }
-        let held: Vec<PyRef<'_, PyNamespace>> = slf.targets.iter().map(|t| t.borrow(py)).collect();
-        if held.iter().any(|t| t.kind == Kind::Time) {
-            thread::require_single_thread("entering a time namespace")
-                .map_err(|e| pyns_error(py, "UnsupportedError", e.to_string()))?;
+        if slf.targets.iter().any(|t| t.get().kind == Kind::Time) {
+            thread::require_single_thread("entering a time namespace")?;
         }
-        let mut fds: Vec<(Kind, BorrowedFd<'_>)> = Vec::with_capacity(held.len());
-        for t in &held {
-            fds.push((t.kind, t.get()?.as_fd()));
-        }
-        let guard = ThreadGuard::join(&fds)?;
-        drop(fds);
-        drop(held);
-        slf.guard = Some(guard);
+        let held = slf
+            .targets
+            .iter()
+            .map(|t| Ok((t.get().kind, t.get().get()?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let fds: Vec<(Kind, BorrowedFd<'_>)> =
+            held.iter().map(|(k, ns)| (*k, ns.as_fd())).collect();
+        *guard = Some(ThreadGuard::join(&fds)?);
+        drop(guard);
         Ok(slf)
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         _ty: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        if let Some(g) = self.guard.as_mut() {
-            g.restore()?;
-        }
-        self.guard = None;
+        leave(&self.guard)?;
         Ok(false)
     }
 
@@ -267,4 +275,18 @@ impl Switch {
     fn targets(&self, py: Python<'_>) -> Vec<Py<PyNamespace>> {
         self.targets.iter().map(|t| t.clone_ref(py)).collect()
     }
+}
+
+/// Brings the calling thread back through the guard in `slot`. A guard that another thread
+/// made stays for that thread to restore.
+pub fn leave(slot: &Mutex<Option<ThreadGuard>>) -> Result<(), Error> {
+    let mut slot = lock(slot);
+    let Some(g) = slot.as_mut() else {
+        return Ok(());
+    };
+    let r = g.restore();
+    if !g.active() {
+        *slot = None;
+    }
+    r
 }

@@ -4,16 +4,16 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use pyo3::exceptions::{PyLookupError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyLookupError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyString};
 
-use super::errors::{add_note, check_pid};
+use super::errors::annotate;
 use super::namespace::PyNamespace;
 use super::netinfo::{Addr, Link, Route};
 use super::quote;
+use super::target::{self, Resolved};
 use crate::sys::error::{Error, Result};
 use crate::sys::net::addr::{self, Cidr};
 use crate::sys::net::link::{self, Change};
@@ -23,58 +23,28 @@ use crate::sys::net::{loopback_up_in, netns};
 use crate::sys::ns::{Kind, Namespace};
 
 /// Where requests go: the calling thread's network namespace, a `Namespace` handle's (through
-/// its cached socket), or a namespace opened for this one call (pid, path or name).
+/// its cached socket; the `Arc` keeps its fd open for the call even if another thread closes
+/// the handle), or a namespace opened for this one call (pid, path or name).
 pub(super) enum Netns<'py> {
     Current,
-    Handle(PyRef<'py, PyNamespace>),
+    Handle(PyRef<'py, PyNamespace>, Arc<Namespace>),
     Opened(Namespace),
 }
 
 impl<'py> Netns<'py> {
-    /// Resolves a `netns=` argument: None, a `Namespace`, a pid, an object with a `.pid`, an
-    /// nsfs path, or an iproute2 name (a str without '/').
+    /// Resolves a `netns=` argument: None (the calling thread's), else any namespace target
+    /// (`target::resolve`).
     pub(super) fn resolve(obj: Option<&Bound<'py, PyAny>>, what: &str) -> PyResult<Netns<'py>> {
         let Some(obj) = obj.filter(|o| !o.is_none()) else {
             return Ok(Netns::Current);
         };
-        if let Ok(h) = obj.cast::<PyNamespace>() {
-            let h = h.borrow();
-            if h.kind_of() != Kind::Net {
-                return Err(PyValueError::new_err(format!(
-                    "{what} must be a network namespace, not a {} namespace",
-                    h.kind_of().name()
-                )));
+        Ok(match target::resolve(obj, Some(Kind::Net), what)? {
+            Resolved::Given(h) => {
+                let ns = h.get().get()?;
+                Netns::Handle(h.borrow(), ns)
             }
-            h.get()?;
-            return Ok(Netns::Handle(h));
-        }
-        let path = if obj.is_instance_of::<PyBool>() {
-            None
-        } else if let Ok(pid) = obj.extract::<i64>() {
-            return Ok(Netns::Opened(Namespace::of(check_pid(pid)?, Kind::Net)?));
-        } else if obj.is_instance_of::<PyString>() {
-            let s: String = obj.extract()?;
-            if s.contains('/') {
-                Some(PathBuf::from(s))
-            } else {
-                netns::validate_name(&s).map_err(PyValueError::new_err)?;
-                Some(netns::path(&s))
-            }
-        } else if let Ok(p) = obj.extract::<PathBuf>() {
-            Some(p)
-        } else if let Ok(pid) = obj.getattr("pid").and_then(|p| p.extract::<i64>()) {
-            return Ok(Netns::Opened(Namespace::of(check_pid(pid)?, Kind::Net)?));
-        } else {
-            None
-        };
-        match path {
-            Some(p) => Ok(Netns::Opened(Namespace::open(&p, Some(Kind::Net))?)),
-            None => Err(PyTypeError::new_err(format!(
-                "{what} must be a pyns.Namespace, a pid, a process, an nsfs path or a network \
-                 namespace name, not {}",
-                obj.get_type().name()?
-            ))),
-        }
+            Resolved::Opened(ns) => Netns::Opened(ns),
+        })
     }
 
     pub(super) fn target(&self) -> PyResult<Target<'_>> {
@@ -83,8 +53,8 @@ impl<'py> Netns<'py> {
                 ns: None,
                 cache: None,
             },
-            Netns::Handle(h) => Target {
-                ns: Some(h.get()?),
+            Netns::Handle(h, ns) => Target {
+                ns: Some(ns),
                 cache: Some(h.rtnl()),
             },
             Netns::Opened(ns) => Target {
@@ -133,7 +103,7 @@ fn not_found(py: Python<'_>, e: Error, errno: i32, msg: impl FnOnce() -> String)
     }
     let err = PyLookupError::new_err(msg());
     let _ = err.value(py).setattr("errno", errno);
-    add_note(py, &err, &format!("pyns was doing: {}", e.op));
+    annotate(py, &err, &e);
     err
 }
 

@@ -46,7 +46,7 @@ pub fn net_node(
 pub fn netns_persist(py: Python<'_>, ns: PyRef<'_, PyNamespace>, name: &str) -> PyResult<()> {
     netns::validate_name(name).map_err(PyValueError::new_err)?;
     let ns = ns.get()?;
-    Ok(py.detach(|| netns::persist(ns, name))?)
+    Ok(py.detach(|| netns::persist(&ns, name))?)
 }
 
 /// Brings the link `name` up (if `up`) and gives it `cidr`.

@@ -3,9 +3,9 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::pyns_error;
+use super::errors::UnsupportedError;
 use super::net::{no_link, valid_name, Netns};
-use crate::sys::error::{Error, Result};
+use crate::sys::error::{Error, ErrorKind, Result};
 use crate::sys::net::link;
 use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf, ROOT};
 use crate::sys::net::rtnl::Rtnl;
@@ -101,15 +101,10 @@ fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> 
 }
 
 fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
-    if e.errno == libc::ENOENT && e.op.contains("(netem)") {
-        return pyns_error(
-            py,
-            "UnsupportedError",
-            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is not set, or the sch_netem \
-             module cannot be loaded): delay_ms, jitter_ms and loss_pct need it; rate_mbit \
-             alone uses tbf"
-                .into(),
-        );
+    if e.kind == ErrorKind::Unsupported {
+        return UnsupportedError::new_err(format!(
+            "{e}: delay_ms, jitter_ms and loss_pct need netem; rate_mbit alone uses tbf"
+        ));
     }
     no_link(py, e, name)
 }

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::PyTypeInfo;
 
-use super::errors::{add_note, note, parse_kind};
+use super::errors::{add_note, note, parse_kind, ChildError};
 use super::idmap::PyIdMap;
 use super::namespace::PyNamespace;
 use crate::sys::error::Error;
@@ -119,10 +120,7 @@ fn to_pyerr(py: Python<'_>, f: Failed) -> PyErr {
 
 fn child_error(py: Python<'_>, e: &Error) -> PyErr {
     let errno = (e.errno != 0).then_some(e.errno);
-    let made = py
-        .import("pyns.errors")
-        .and_then(|m| m.getattr("ChildError"))
-        .and_then(|cls| cls.call1((e.to_string(), e.op.to_string(), errno)));
+    let made = ChildError::type_object(py).call1((e.to_string(), e.op.to_string(), errno));
     match made {
         Ok(exc) => {
             let err = PyErr::from_value(exc);

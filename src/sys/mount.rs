@@ -9,51 +9,19 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 
 use super::error::{check, Context, Error, Result};
+pub use super::mountinfo::Propagation;
 use super::mountinfo::{self, MountInfo};
 
 /// What an EPERM from a mount call means is missing (the note of the Python exception).
 const NEEDS: &str = "CAP_SYS_ADMIN (rootless: a pyns.run/spawn child with user=True, mnt=True)";
 
-/// A mount's propagation type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Propagation {
-    Shared,
-    Private,
-    Slave,
-    Unbindable,
-}
-
-impl Propagation {
-    pub const NAMES: [&'static str; 4] = ["private", "shared", "slave", "unbindable"];
-
-    /// The type named `name` (`"private"`), if any.
-    pub fn from_name(name: &str) -> Option<Propagation> {
-        match name {
-            "shared" => Some(Propagation::Shared),
-            "private" => Some(Propagation::Private),
-            "slave" => Some(Propagation::Slave),
-            "unbindable" => Some(Propagation::Unbindable),
-            _ => None,
-        }
-    }
-
-    /// The type's name, as `from_name` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Propagation::Shared => "shared",
-            Propagation::Private => "private",
-            Propagation::Slave => "slave",
-            Propagation::Unbindable => "unbindable",
-        }
-    }
-
-    fn flag(self) -> MsFlags {
-        match self {
-            Propagation::Shared => MsFlags::MS_SHARED,
-            Propagation::Private => MsFlags::MS_PRIVATE,
-            Propagation::Slave => MsFlags::MS_SLAVE,
-            Propagation::Unbindable => MsFlags::MS_UNBINDABLE,
-        }
+/// The mount(2) flag that sets propagation type `p`.
+fn propagation_flag(p: Propagation) -> MsFlags {
+    match p {
+        Propagation::Shared => MsFlags::MS_SHARED,
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Unbindable => MsFlags::MS_UNBINDABLE,
     }
 }
 
@@ -61,9 +29,9 @@ impl Propagation {
 /// MS_REC when `recursive`).
 pub fn set_propagation(path: &Path, p: Propagation, recursive: bool) -> Result<()> {
     let flags = if recursive {
-        p.flag() | MsFlags::MS_REC
+        propagation_flag(p) | MsFlags::MS_REC
     } else {
-        p.flag()
+        propagation_flag(p)
     };
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
         .op("change mount propagation (mount MS_PRIVATE/MS_SHARED/...)")

@@ -4,7 +4,40 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use super::error::{Error, Result};
-use super::mount::Propagation;
+
+/// A mount's propagation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Shared,
+    Private,
+    Slave,
+    Unbindable,
+}
+
+impl Propagation {
+    pub const NAMES: [&'static str; 4] = ["private", "shared", "slave", "unbindable"];
+
+    /// The type named `name` (`"private"`), if any.
+    pub fn from_name(name: &str) -> Option<Propagation> {
+        match name {
+            "shared" => Some(Propagation::Shared),
+            "private" => Some(Propagation::Private),
+            "slave" => Some(Propagation::Slave),
+            "unbindable" => Some(Propagation::Unbindable),
+            _ => None,
+        }
+    }
+
+    /// The type's name, as `from_name` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Propagation::Shared => "shared",
+            Propagation::Private => "private",
+            Propagation::Slave => "slave",
+            Propagation::Unbindable => "unbindable",
+        }
+    }
+}
 
 /// One line of `/proc/<pid>/mountinfo`, with the kernel's octal escapes (`\040`) decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

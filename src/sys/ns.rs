@@ -1,6 +1,5 @@
 //! Namespace kinds and handles: nsfs files held by fd, their identity and ioctl_ns(2) queries.
 
-use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -9,126 +8,15 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, Mode};
 
 use super::error::{Context, Error, Result};
+pub use super::kind::{describe_flags, Kind, CLONE_NEWTIME};
 use super::pidfd;
 
-/// The namespace kinds, named as in `/proc/<pid>/ns/` (namespaces(7)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    Cgroup,
-    Ipc,
-    Mnt,
-    Net,
-    Pid,
-    Time,
-    User,
-    Uts,
-}
+/// What a file that nsfs does not back is told.
+const NOT_A_NAMESPACE: &str = "not a namespace file: expected a file like \
+    /proc/<pid>/ns/<kind> or a bind mount of one (e.g. a named network namespace)";
 
-/// `CLONE_NEWTIME` (clone(2)); older libc crates lack it.
-pub const CLONE_NEWTIME: libc::c_int = 0x80;
-
-impl Kind {
-    /// Every kind, in the order of `pyns.KINDS`.
-    pub const ALL: [Kind; 8] = [
-        Kind::Cgroup,
-        Kind::Ipc,
-        Kind::Mnt,
-        Kind::Net,
-        Kind::Pid,
-        Kind::Time,
-        Kind::User,
-        Kind::Uts,
-    ];
-
-    /// The name used in `/proc/<pid>/ns/` and by `lsns`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Cgroup => "cgroup",
-            Kind::Ipc => "ipc",
-            Kind::Mnt => "mnt",
-            Kind::Net => "net",
-            Kind::Pid => "pid",
-            Kind::Time => "time",
-            Kind::User => "user",
-            Kind::Uts => "uts",
-        }
-    }
-
-    /// The `CLONE_NEW*` flag of clone(2), unshare(2) and setns(2).
-    pub fn flag(self) -> libc::c_int {
-        match self {
-            Kind::Cgroup => libc::CLONE_NEWCGROUP,
-            Kind::Ipc => libc::CLONE_NEWIPC,
-            Kind::Mnt => libc::CLONE_NEWNS,
-            Kind::Net => libc::CLONE_NEWNET,
-            Kind::Pid => libc::CLONE_NEWPID,
-            Kind::Time => CLONE_NEWTIME,
-            Kind::User => libc::CLONE_NEWUSER,
-            Kind::Uts => libc::CLONE_NEWUTS,
-        }
-    }
-
-    /// The constant's name, for messages: `CLONE_NEWUTS`.
-    pub fn flag_name(self) -> &'static str {
-        match self {
-            Kind::Cgroup => "CLONE_NEWCGROUP",
-            Kind::Ipc => "CLONE_NEWIPC",
-            Kind::Mnt => "CLONE_NEWNS",
-            Kind::Net => "CLONE_NEWNET",
-            Kind::Pid => "CLONE_NEWPID",
-            Kind::Time => "CLONE_NEWTIME",
-            Kind::User => "CLONE_NEWUSER",
-            Kind::Uts => "CLONE_NEWUTS",
-        }
-    }
-
-    /// The kind named `name` (`"net"`), if any.
-    pub fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    /// The kind whose `CLONE_NEW*` flag is exactly `flag`, if any.
-    pub fn from_flag(flag: libc::c_int) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.flag() == flag)
-    }
-
-    /// The kinds whose flags are set in `flags`, or the first unknown bit as an error.
-    pub fn from_flags(flags: libc::c_int) -> std::result::Result<Vec<Kind>, libc::c_int> {
-        let known = Kind::ALL.iter().fold(0, |acc, k| acc | k.flag());
-        if flags & !known != 0 {
-            return Err(flags & !known);
-        }
-        Ok(Kind::ALL
-            .into_iter()
-            .filter(|k| flags & k.flag() != 0)
-            .collect())
-    }
-
-    /// The OR of the kinds' flags.
-    pub fn flags(kinds: &[Kind]) -> libc::c_int {
-        kinds.iter().fold(0, |acc, k| acc | k.flag())
-    }
-
-    /// Whether the kind changes the namespace of the caller's children only (pid, time).
-    pub fn for_children(self) -> bool {
-        matches!(self, Kind::Pid | Kind::Time)
-    }
-
-    /// The `/proc/thread-self/ns/` entry that names where the calling thread is for this kind;
-    /// for pid and time, where its next children will be (`pid_for_children`).
-    pub fn thread_path(self) -> &'static CStr {
-        match self {
-            Kind::Cgroup => c"/proc/thread-self/ns/cgroup",
-            Kind::Ipc => c"/proc/thread-self/ns/ipc",
-            Kind::Mnt => c"/proc/thread-self/ns/mnt",
-            Kind::Net => c"/proc/thread-self/ns/net",
-            Kind::Pid => c"/proc/thread-self/ns/pid_for_children",
-            Kind::Time => c"/proc/thread-self/ns/time_for_children",
-            Kind::User => c"/proc/thread-self/ns/user",
-            Kind::Uts => c"/proc/thread-self/ns/uts",
-        }
-    }
-}
+/// `f_type` of nsfs (statfs(2), linux/magic.h).
+const NSFS_MAGIC: libc::c_long = 0x6e73_6673;
 
 // ioctl_ns(2): _IO(0xb7, n).
 nix::ioctl_none!(ns_get_userns, 0xb7, 1);
@@ -145,11 +33,30 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Opens the nsfs file at `path` (open(2) + ioctl_ns(2) NS_GET_NSTYPE), checking its kind.
+    /// Opens the nsfs file at `path`, checking its kind: first with O_PATH, which never blocks
+    /// nor has effects (a FIFO, a device, a socket), then, once fstatfs(2) has shown it is on
+    /// nsfs, again for reading through `/proc/self/fd` (the same inode, whatever happens to
+    /// `path` meanwhile), then ioctl_ns(2) NS_GET_NSTYPE.
     pub fn open(path: &Path, expect: Option<Kind>) -> Result<Namespace> {
-        let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+        let pinned = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .op("open namespace file")
             .map_err(|e| e.at(path))?;
+        let mut fs = std::mem::MaybeUninit::<libc::statfs>::uninit();
+        // SAFETY: fstatfs fills the buffer on success; it is read only then.
+        let r = unsafe { libc::fstatfs(pinned.as_raw_fd(), fs.as_mut_ptr()) };
+        super::error::check(r, "fstatfs namespace file").map_err(|e| e.at(path))?;
+        // SAFETY: fstatfs succeeded, so it initialised the buffer.
+        if unsafe { fs.assume_init() }.f_type != NSFS_MAGIC {
+            return Err(Error::not_a_namespace(NOT_A_NAMESPACE).at(path));
+        }
+        let reopen = format!("/proc/self/fd/{}", pinned.as_raw_fd());
+        let fd = open(
+            Path::new(&reopen),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .op("open namespace file")
+        .map_err(|e| e.at(path))?;
         Namespace::from_fd(fd, expect).map_err(|e| e.at(path))
     }
 
@@ -160,16 +67,13 @@ impl Namespace {
             Ok(flag) => Kind::from_flag(flag)
                 .ok_or_else(|| Error::condition(format!("unknown namespace type {flag:#x}")))?,
             Err(nix::errno::Errno::ENOTTY) | Err(nix::errno::Errno::EINVAL) => {
-                return Err(Error::condition(
-                    "not a namespace file (ioctl NS_GET_NSTYPE refused it): \
-                     expected a file like /proc/<pid>/ns/<kind> or /run/netns/<name>",
-                ));
+                return Err(Error::not_a_namespace(NOT_A_NAMESPACE));
             }
             Err(e) => return Err(Error::new("ioctl(NS_GET_NSTYPE)", e as i32)),
         };
         if let Some(want) = expect {
             if want != kind {
-                return Err(Error::condition(format!(
+                return Err(Error::not_a_namespace(format!(
                     "this is a {} namespace, not a {} namespace",
                     kind.name(),
                     want.name()
@@ -198,10 +102,18 @@ impl Namespace {
 
     /// Process `pid`'s namespace of `kind` (`/proc/<pid>/ns/<kind>`).
     pub fn of(pid: libc::pid_t, kind: Kind) -> Result<Namespace> {
-        Namespace::open(
-            Path::new(&format!("/proc/{pid}/ns/{}", kind.name())),
-            Some(kind),
-        )
+        let path = format!("/proc/{pid}/ns/{}", kind.name());
+        Namespace::open(Path::new(&path), Some(kind)).map_err(|e| {
+            if e.errno == libc::EACCES || e.errno == libc::EPERM {
+                e.hint(format!(
+                    "Opening another process's namespaces needs ptrace access to it \
+                     (ptrace(2), PTRACE_MODE_READ): be the same user as process {pid} (and it \
+                     not set non-dumpable), or have CAP_SYS_PTRACE, e.g. run as root."
+                ))
+            } else {
+                e
+            }
+        })
     }
 
     pub fn kind(&self) -> Kind {
@@ -327,61 +239,9 @@ pub fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> Result<()> {
     super::error::check_with(r, || format!("setns({})", describe_flags(nstype))).map(drop)
 }
 
-/// `CLONE_NEWUTS|CLONE_NEWNET` for messages; "0" for none.
-pub fn describe_flags(flags: libc::c_int) -> String {
-    let names: Vec<&str> = Kind::ALL
-        .iter()
-        .filter(|k| flags & k.flag() != 0)
-        .map(|k| k.flag_name())
-        .collect();
-    if names.is_empty() {
-        format!("{flags:#x}")
-    } else {
-        names.join("|")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_and_flags_round_trip() {
-        for k in Kind::ALL {
-            assert_eq!(Kind::from_name(k.name()), Some(k));
-            assert_eq!(Kind::from_flag(k.flag()), Some(k));
-        }
-        assert_eq!(Kind::from_name("network"), None);
-    }
-
-    #[test]
-    fn from_flags_rejects_unknown_bits() {
-        assert_eq!(
-            Kind::from_flags(libc::CLONE_NEWUTS | libc::CLONE_NEWNET),
-            Ok(vec![Kind::Net, Kind::Uts])
-        );
-        assert_eq!(Kind::from_flags(libc::CLONE_VM), Err(libc::CLONE_VM));
-    }
-
-    #[test]
-    fn describes_flags() {
-        assert_eq!(
-            describe_flags(libc::CLONE_NEWNS | libc::CLONE_NEWPID),
-            "CLONE_NEWNS|CLONE_NEWPID"
-        );
-        assert_eq!(describe_flags(0), "0x0");
-    }
-
-    #[test]
-    fn thread_paths() {
-        assert_eq!(
-            Kind::Pid.thread_path(),
-            c"/proc/thread-self/ns/pid_for_children"
-        );
-        for k in Kind::ALL {
-            assert!(k.thread_path().to_str().unwrap().contains(k.name()));
-        }
-    }
 
     #[test]
     fn current_namespaces_open_with_their_kind() {
@@ -395,7 +255,7 @@ mod tests {
     #[test]
     fn a_regular_file_is_not_a_namespace() {
         let e = Namespace::open(Path::new("/proc/self/status"), None).unwrap_err();
-        assert_eq!(e.errno, 0);
+        assert_eq!(e.kind, super::super::error::ErrorKind::NotANamespace);
         assert!(e.op.contains("not a namespace file"));
     }
 

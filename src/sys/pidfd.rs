@@ -4,12 +4,11 @@
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::{Error, Result};
-use super::ns::Kind;
-use super::thread::gettid;
+use super::kind::Kind;
+use super::task::{fork_generation, gettid};
 
 /// `PIDFD_THREAD` of pidfd_open(2): a pidfd for one thread rather than a thread group.
 pub const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
@@ -58,26 +57,8 @@ pub fn namespace_fd(pidfd: BorrowedFd<'_>, kind: Kind, for_children: bool) -> Re
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
-/// Bumped in every child of fork(2), so a thread's cached pidfd is not used in a child.
-static FORKS: AtomicU64 = AtomicU64::new(0);
-static ATFORK: Once = Once::new();
 /// Set once the kernel has refused pidfd_open(PIDFD_THREAD) or the ioctls.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn count_fork() {
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// How many fork(2)s (pthread_atfork(3) child handler) lie between this process and the
-/// first call: it differs in a forked child, even where a pid namespace gives the child the
-/// same pid or tid as its parent. Values only grow along a line of descent.
-pub fn fork_generation() -> u64 {
-    ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only touches an atomic; it is async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
-    });
-    FORKS.load(Ordering::Relaxed)
-}
 
 thread_local! {
     /// The calling thread's own pidfd, with the fork count it was opened at.

@@ -2,34 +2,13 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use std::cell::Cell;
 use std::ffi::CStr;
 
 use super::error::{check, Error, Result};
-use super::ns::{self, Kind};
+use super::kind::Kind;
+use super::ns;
 use super::pidfd;
-
-thread_local! {
-    /// The calling thread's id, with the fork generation it was read at.
-    static TID: Cell<(u64, libc::pid_t)> = const { Cell::new((u64::MAX, 0)) };
-}
-
-/// The calling thread's kernel id (gettid(2)), cached per thread and fork generation.
-pub fn gettid() -> libc::pid_t {
-    let generation = pidfd::fork_generation();
-    TID.try_with(|cell| {
-        let (at, tid) = cell.get();
-        if at == generation {
-            return tid;
-        }
-        // SAFETY: gettid has no preconditions and cannot fail.
-        let tid = unsafe { libc::gettid() };
-        cell.set((generation, tid));
-        tid
-    })
-    // SAFETY: as above; the thread is exiting and its cache is gone.
-    .unwrap_or_else(|_| unsafe { libc::gettid() })
-}
+use super::task::{fork_generation, gettid};
 
 /// How many threads the calling process has (field 20 of /proc/self/stat, proc(5)).
 pub fn thread_count() -> Result<usize> {
@@ -53,7 +32,7 @@ fn parse_thread_count(stat: &str) -> Option<usize> {
 pub fn require_single_thread(what: &str) -> Result<()> {
     let n = thread_count()?;
     if n > 1 {
-        return Err(Error::condition(format!(
+        return Err(Error::unsupported(format!(
             "{what} cannot switch the time namespace back in a multi-threaded process (this \
              one has {n} threads; the kernel refuses setns with EUSERS): use pyns.spawn or \
              pyns.run with time=True instead"
@@ -88,7 +67,7 @@ impl ThreadGuard {
         };
         Ok(ThreadGuard {
             tid: gettid(),
-            forks: pidfd::fork_generation(),
+            forks: fork_generation(),
             saved,
             cwd,
             active: true,
@@ -143,7 +122,7 @@ impl ThreadGuard {
         if !self.active {
             return Ok(());
         }
-        if pidfd::fork_generation() != self.forks {
+        if fork_generation() != self.forks {
             return Err(Error::condition(
                 "namespaces entered before a fork are restored by the parent, not in the child",
             ));
@@ -175,7 +154,7 @@ impl ThreadGuard {
 impl Drop for ThreadGuard {
     fn drop(&mut self) {
         // Best effort if the owner forgot; never from another thread or a forked child.
-        if self.active && gettid() == self.tid && pidfd::fork_generation() == self.forks {
+        if self.active && gettid() == self.tid && fork_generation() == self.forks {
             let _ = self.restore();
         }
     }

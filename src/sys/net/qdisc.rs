@@ -11,7 +11,7 @@ use netlink_packet_route::tc::{TcAttribute, TcHandle, TcHeader, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::rtnl::Rtnl;
-use crate::sys::error::Result;
+use crate::sys::error::{Error, Result};
 
 const TCA_OPTIONS: u16 = 2;
 const TCA_NETEM_LATENCY64: u16 = 10;
@@ -175,11 +175,20 @@ pub fn add(
             .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
     }
     let what = format!("{subject} ({})", qdisc.kind());
-    rtnl.ack(
+    match rtnl.ack(
         RouteNetlinkMessage::NewQueueDiscipline(msg),
         NLM_F_CREATE | NLM_F_EXCL,
         &what,
-    )
+    ) {
+        // ENOENT for a qdisc of a kind the kernel does not know (tc: "Unknown qdisc").
+        Err(e) if e.errno == libc::ENOENT => Err(Error::unsupported(format!(
+            "this kernel has no {kind} qdisc (CONFIG_NET_SCH_{KIND} is not set, or the \
+             sch_{kind} module cannot be loaded)",
+            kind = qdisc.kind(),
+            KIND = qdisc.kind().to_uppercase()
+        ))),
+        r => r,
+    }
 }
 
 /// Deletes the root qdisc of the link with interface index `index` (RTM_DELQDISC, tc(8)

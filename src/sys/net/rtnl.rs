@@ -17,7 +17,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::sys::error::{Error, Result};
 use crate::sys::ns::Kind;
-use crate::sys::pidfd::fork_generation;
+use crate::sys::task::fork_generation;
 use crate::sys::thread::ThreadGuard;
 
 /// Receive buffer: the kernel fills dump datagrams up to 32 KiB, so 64 KiB always suffices.

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::sys::pidfd::fork_generation;
+use crate::sys::task::fork_generation;
 
 /// 0: free; else 1 + the fork generation of the process whose thread holds it. A forked child
 /// (a later generation) sees a lock its parent held as free: the holding thread is not in it.
