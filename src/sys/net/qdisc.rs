@@ -182,8 +182,10 @@ pub fn add(
     ) {
         // ENOENT for a qdisc of a kind the kernel does not know (tc: "Unknown qdisc").
         Err(e) if e.errno == libc::ENOENT => Err(Error::unsupported(format!(
-            "this kernel has no {kind} qdisc (CONFIG_NET_SCH_{KIND} is not set, or the \
-             sch_{kind} module cannot be loaded)",
+            "this kernel has no {kind} qdisc: load its module with `modprobe sch_{kind}` \
+             (it ships with the kernel's modules: linux-image-$(uname -r) on Debian, \
+             linux-modules-extra-$(uname -r) on Ubuntu), or build the kernel with \
+             CONFIG_NET_SCH_{KIND}",
             kind = qdisc.kind(),
             KIND = qdisc.kind().to_uppercase()
         ))),
