@@ -138,3 +138,12 @@ def test_cli_enter_uses_the_same_namespaces(target):
             capture_output=True, text=True, check=True,
         ).stdout.strip()
         assert out == f"{kind}:[{expected[kind].inode}]"
+
+
+def test_an_exited_process_is_not_resolved_by_its_old_pid():
+    p = pyns.spawn(["true"])
+    p.wait()
+    with pytest.raises(ProcessLookupError):
+        resolve(p, "net")
+    with pytest.raises(ProcessLookupError):
+        pyns.spawn(["true"], join={"net": p})

@@ -4,7 +4,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt, PyMapping};
 
@@ -72,7 +72,8 @@ pub fn resolve<'py>(
         };
         return Ok(Resolved::Opened(Namespace::open(&file, kind)?));
     }
-    if let Ok(held) = target.getattr("namespaces") {
+    // A process that has exited raises here: its pid may be another process's by now.
+    if let Some(held) = attribute(target, "namespaces")? {
         if let Ok(held) = held.cast_into::<PyMapping>() {
             let kind = kind.ok_or_else(|| needs_kind(what))?;
             if let Ok(h) = held.get_item(kind.name()) {
@@ -95,6 +96,15 @@ pub fn resolve<'py>(
         }
     }
     Err(bad_type(what, target))
+}
+
+/// `obj.name`, None if it has no such attribute; other errors of a property pass through.
+fn attribute<'py>(obj: &Bound<'py, PyAny>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match obj.getattr(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_instance_of::<PyAttributeError>(obj.py()) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn mismatch(what: &str, has: Kind, want: Option<Kind>) -> PyErr {
