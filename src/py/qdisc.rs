@@ -4,7 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::pyns_error;
-use super::net::{no_link, valid_name, Netns};
+use super::net::{f64_arg, no_link, valid_name, Netns};
 use crate::sys::error::{Error, Result};
 use crate::sys::net::link;
 use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf, ROOT};
@@ -22,6 +22,17 @@ fn non_negative(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
     }
 }
 
+/// A time in milliseconds that the kernel takes in nanoseconds as an s64.
+fn duration(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
+    const MAX_MS: f64 = i64::MAX as f64 / 1e6;
+    match non_negative(what, v)? {
+        Some(x) if x > MAX_MS => Err(PyValueError::new_err(format!(
+            "{what} must be at most {MAX_MS:.0} (2**63 ns), not {x}"
+        ))),
+        v => Ok(v),
+    }
+}
+
 /// The qdiscs for the wanted shape: netem at the root for delay/jitter/loss, tbf for a rate
 /// (under netem when both are asked for).
 fn plan(
@@ -30,8 +41,8 @@ fn plan(
     loss_pct: Option<f64>,
     rate_mbit: Option<f64>,
 ) -> PyResult<(Option<Netem>, Option<Tbf>)> {
-    let delay = non_negative("delay_ms", delay_ms)?;
-    let jitter = non_negative("jitter_ms", jitter_ms)?;
+    let delay = duration("delay_ms", delay_ms)?;
+    let jitter = duration("jitter_ms", jitter_ms)?;
     let loss = non_negative("loss_pct", loss_pct)?;
     if loss.is_some_and(|l| l > 100.0) {
         return Err(PyValueError::new_err(format!(
@@ -122,13 +133,19 @@ pub fn net_shape(
     py: Python<'_>,
     name: &str,
     netns: Option<&Bound<'_, PyAny>>,
-    delay_ms: Option<f64>,
-    jitter_ms: Option<f64>,
-    loss_pct: Option<f64>,
-    rate_mbit: Option<f64>,
+    delay_ms: Option<&Bound<'_, PyAny>>,
+    jitter_ms: Option<&Bound<'_, PyAny>>,
+    loss_pct: Option<&Bound<'_, PyAny>>,
+    rate_mbit: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     valid_name("name", name)?;
-    let (netem, tbf) = plan(delay_ms, jitter_ms, loss_pct, rate_mbit)?;
+    let num = |what, v: Option<&Bound<'_, PyAny>>| v.map(|x| f64_arg(what, x)).transpose();
+    let (netem, tbf) = plan(
+        num("delay_ms", delay_ms)?,
+        num("jitter_ms", jitter_ms)?,
+        num("loss_pct", loss_pct)?,
+        num("rate_mbit", rate_mbit)?,
+    )?;
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     py.detach(|| t.rtnl(|r| install(r, name, netem, tbf)))
@@ -195,5 +212,6 @@ mod tests {
         assert!(plan(None, None, Some(101.0), None).is_err());
         assert!(plan(None, None, None, Some(0.0)).is_err());
         assert!(plan(Some(f64::NAN), None, None, None).is_err());
+        assert!(plan(None, Some(1e300), None, None).is_err());
     }
 }
