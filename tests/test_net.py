@@ -196,6 +196,140 @@ def test_move_to_removes_the_link_from_the_source(make_netns: NsFactory) -> None
     assert net.link("moved0", netns=a).up is False  # moving brings a link down
 
 
+def link_state(ns: str) -> dict[str, tuple[Any, ...]]:
+    """What `ip -j link` says of each link of named netns `ns`: index, up, MTU, MAC, master."""
+    return {
+        d["ifname"]: (d["ifindex"], "UP" in d["flags"], d["mtu"], d["address"], d.get("master"))
+        for d in ip("link", "show", ns=ns)
+    }
+
+
+def test_set_link_with_a_master_that_takes_no_ports_changes_nothing(
+    named: Callable[[], str],
+) -> None:
+    n = named()
+    net.bridge("br0", netns=n)
+    net.veth("v0", "v1", netns=n)
+    net.set_link("v0", master="br0", netns=n)
+    before = link_state(n)
+    with pytest.raises(ValueError, match=r"master 'v1' is a veth, not a link that takes ports"):
+        net.set_link("v0", up=True, mtu=1300, rename="v9", master="v1", netns=n)
+    with pytest.raises(ValueError, match="'lo' is a device of no kind"):
+        net.set_link("v0", up=True, master="lo", netns=n)
+    with pytest.raises(ValueError, match="'br0' cannot be its own master"):
+        net.set_link("br0", up=True, master="br0", netns=n)
+    with pytest.raises(LookupError, match="no link named 'nobr'"):
+        net.set_link("v0", mtu=1300, master="nobr", netns=n)
+    assert link_state(n) == before
+
+
+def test_set_link_checks_the_mtu_range_and_a_new_name_first(named: Callable[[], str]) -> None:
+    n = named()
+    net.veth("v0", "v1", netns=n)
+    before = link_state(n)
+    with pytest.raises(ValueError, match=r"mtu must be between 68 and 65535 for 'v0' \(a veth\)"):
+        net.set_link("v0", up=True, rename="v2", mtu=10, netns=n)
+    with pytest.raises(ValueError, match="65535"):
+        net.set_link("v0", up=True, mtu=65536, netns=n)
+    with pytest.raises(FileExistsError) as e:
+        net.set_link("v0", up=True, mtu=1400, rename="v1", netns=n)
+    assert e.value.errno == 17 and any("a name taken already" in x for x in e.value.__notes__)
+    assert link_state(n) == before
+    net.set_link("v0", rename="v0", netns=n)  # its own name is not taken
+    net.set_link("lo", mtu=200_000, netns=n)  # lo has no maximum
+    assert net.link("lo", netns=n).mtu == 200_000
+
+
+def test_a_change_the_kernel_refuses_is_put_back(named: Callable[[], str]) -> None:
+    n = named()
+    net.bridge("b0", netns=n)
+    net.bridge("b1", netns=n)
+    before = link_state(n)
+    # The kernel applies MAC, MTU, name and up before it refuses the master (ELOOP).
+    with pytest.raises(OSError) as e:
+        net.set_link("b0", up=True, mtu=1300, mac="02:00:00:00:0b:00", rename="bx", master="b1",
+                     netns=n)  # fmt: skip
+    assert e.value.errno == 40
+    assert any("the kernel says: Can not enslave a bridge to a bridge" in x for x in e.value.__notes__)
+    assert link_state(n) == before
+
+
+@pytest.fixture
+def full_bridge(named: Callable[[], str]) -> str:
+    """A named netns with bridge `full` that has the most ports a bridge can have (1023)."""
+    n = named()
+    net.bridge("full", netns=n)
+    batch = "".join(f"link add p{i} master full type veth peer q{i}\n" for i in range(1023))
+    subprocess.run(["ip", "-n", n, "-batch", "-"], input=batch, text=True, check=True)
+    return n
+
+
+def test_a_port_keeps_its_master_when_another_refuses_it(full_bridge: str) -> None:
+    n = full_bridge
+    net.bridge("br0", netns=n)
+    net.veth("v0", "v1", netns=n)
+    net.set_link("v0", master="br0", netns=n)
+    before = link_state(n)
+    # Releasing v0 from br0 comes first; the full bridge then refuses it (EXFULL).
+    with pytest.raises(OSError) as e:
+        net.set_link("v0", up=True, mtu=1300, master="full", netns=n)
+    assert e.value.errno == 54
+    assert link_state(n) == before
+
+
+def test_a_move_the_kernel_refuses_half_way_comes_back(
+    named: Callable[[], str], full_bridge: str
+) -> None:
+    a, b = named(), full_bridge
+    net.bridge("br0", netns=a)
+    net.veth("v0", "v1", netns=a)
+    net.set_link("v0", up=True, mtu=1400, master="br0", netns=a)
+    before_a, before_b = link_state(a), link_state(b)
+    # The move (and rename) comes first, then the full bridge refuses the link.
+    with pytest.raises(OSError) as e:
+        net.set_link("v0", move_to=b, rename="moved", master="full", up=True, netns=a)
+    assert e.value.errno == 54
+    after_a = link_state(a)
+    # Back home under its name, up, in its bridge; the kernel may give it a new index.
+    assert {k: v[1:] for k, v in after_a.items()} == {k: v[1:] for k, v in before_a.items()}
+    assert link_state(b) == before_b
+    # From the calling thread's own namespace and back.
+    with pyns.isolate(net=True):
+        net.veth("t0", "t1")
+        with pytest.raises(OSError):
+            net.set_link("t0", move_to=b, master="full", up=True)
+        assert {x.name for x in net.links()} == {"lo", "t0", "t1"}
+    assert link_state(b) == before_b
+
+
+def root_qdisc(ns: str, dev: str) -> tuple[str, str] | None:
+    """`tc -j qdisc show` of `dev`'s root in named netns `ns`: (kind, handle), None for the
+    default (a veth's noqueue, which tc does not list)."""
+    out = subprocess.run(["tc", "-n", ns, "-j", "qdisc", "show", "dev", dev], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    root = next((q for q in json.loads(out) if q.get("root")), None)
+    return None if root is None else (root["kind"], root["handle"])
+
+
+def test_a_new_shape_replaces_the_old_in_one_step(named: Callable[[], str]) -> None:
+    n = named()
+    net.veth("s0", "s1", netns=n)
+    net.shape("s0", rate_mbit=10, netns=n)
+    assert root_qdisc(n, "s0") == ("tbf", "1:")
+    net.blackhole("s0", netns=n)  # the old root makes way only once the new one exists
+    assert root_qdisc(n, "s0") == ("blackhole", "3:")
+    net.shape("s0", rate_mbit=20, netns=n)
+    assert root_qdisc(n, "s0") == ("tbf", "1:")
+    try:
+        net.shape("s0", delay_ms=5, netns=n)
+    except pyns.UnsupportedError:  # no netem: the kernel refused, the old shape is intact
+        assert root_qdisc(n, "s0") == ("tbf", "1:")
+    else:
+        assert root_qdisc(n, "s0") == ("netem", "3:")
+    net.unshape("s0", netns=n)
+    assert root_qdisc(n, "s0") is None
+
+
 def test_delete_link_deletes_both_ends(make_netns: NsFactory) -> None:
     a, b = make_netns(), make_netns()
     net.veth("d0", "d1", netns=a, peer_netns=b)
@@ -403,6 +537,44 @@ BAD_CALLS: list[tuple[str, Callable[[Any], object], type[Exception], str]] = [
         ValueError,
         "metric",
     ),
+    ("mtu huge", lambda ns: net.set_link("lo", mtu=2**40, netns=ns), ValueError, "mtu must be"),
+    ("mtu huger", lambda ns: net.set_link("lo", mtu=2**70, netns=ns), ValueError, "mtu must be"),
+    ("mtu bool", lambda ns: net.set_link("lo", mtu=True, netns=ns), TypeError, "mtu must be an int"),
+    ("mtu str", lambda ns: net.set_link("lo", mtu="9000", netns=ns), TypeError, "mtu must be an int"),
+    ("mtu float", lambda ns: net.set_link("lo", mtu=1500.0, netns=ns), TypeError, "mtu"),
+    (
+        "metric huge",
+        lambda ns: net.add_route("default", dev="lo", metric=2**64, netns=ns),
+        ValueError,
+        "metric must be",
+    ),
+    (
+        "metric float",
+        lambda ns: net.del_route("default", dev="lo", metric=1.5, netns=ns),
+        TypeError,
+        "metric must be an int",
+    ),
+    (
+        "prefix huge",
+        lambda ns: net.add_addr("lo", "10.0.0.1/" + "9" * 30, netns=ns),
+        ValueError,
+        "prefix",
+    ),
+    (
+        "route prefix huge",
+        lambda ns: net.add_route("10.0.0.0/" + "9" * 30, dev="lo", netns=ns),
+        ValueError,
+        "prefix",
+    ),
+    ("rate nan", lambda ns: net.shape("lo", rate_mbit=float("nan"), netns=ns), ValueError, "rate_mbit"),
+    ("delay neg", lambda ns: net.shape("lo", delay_ms=-1, netns=ns), ValueError, "delay_ms"),
+    ("delay inf", lambda ns: net.shape("lo", delay_ms=float("inf"), netns=ns), ValueError, "delay_ms"),
+    ("delay huge", lambda ns: net.shape("lo", delay_ms=1e300, netns=ns), ValueError, "delay_ms"),
+    ("delay int", lambda ns: net.shape("lo", delay_ms=2**2000, netns=ns), ValueError, "delay_ms"),
+    ("jitter big", lambda ns: net.shape("lo", jitter_ms=2**64, netns=ns), ValueError, "jitter_ms"),
+    ("loss bool", lambda ns: net.shape("lo", loss_pct=True, netns=ns), TypeError, "loss_pct"),
+    ("loss str", lambda ns: net.shape("lo", loss_pct="5", netns=ns), TypeError, "loss_pct"),
+    ("no kind master", lambda ns: net.set_link("lo", master="lo", netns=ns), ValueError, "no kind"),
     ("unknown link", lambda ns: net.link("nope0", netns=ns), LookupError, "no link named"),
     ("unknown set", lambda ns: net.set_link("nope0", up=True, netns=ns), LookupError, "nope0"),
     ("unknown master", lambda ns: net.set_link("lo", master="nobr", netns=ns), LookupError, "nobr"),
@@ -448,10 +620,12 @@ def test_kernel_refusals_are_oserrors_with_the_request(make_netns: NsFactory) ->
         net.veth("k0", "k2", netns=ns)
     assert e.value.errno == 17
     assert any("RTM_NEWLINK k0" in n for n in e.value.__notes__)
+    net.bridge("kb", netns=ns)
+    net.bridge("kb0", netns=ns)
     with pytest.raises(OSError) as e2:
-        net.set_link("k0", mtu=10, netns=ns)  # below the veth minimum
-    assert e2.value.errno == 22
-    assert any("RTM_NEWLINK k0" in n and "the kernel says" in n for n in e2.value.__notes__)
+        net.set_link("kb", master="kb0", netns=ns)  # a bridge cannot be a bridge's port
+    assert e2.value.errno == 40
+    assert any("RTM_NEWLINK kb" in n and "the kernel says" in n for n in e2.value.__notes__)
 
 
 # ---------------------------------------------------------------- rootless

@@ -331,6 +331,27 @@ def test_topology_errors(topology: Topology) -> None:
         c.spawn(["true"])
 
 
+def test_bad_numbers_and_refused_links_change_nothing(topology: Topology) -> None:
+    a, b, c = topology.host("a"), topology.host("b"), topology.host("c")
+    for mtu, exc in ((2**40, ValueError), (65536, ValueError), (True, TypeError), ("9000", TypeError)):
+        with pytest.raises(exc, match="mtu"):
+            topology.link(a, b, mtu=mtu)  # type: ignore[arg-type]
+    sw = topology.switch("sw", subnet="10.77.0.0/30")
+    topology.link(b, sw)
+    topology.link(sw, c)
+    with pytest.raises(ValueError, match="no room"):
+        topology.link(a, sw)
+    net.bridge("eth1", netns=b.netns)  # the name of b's next end
+    with pytest.raises(FileExistsError):
+        topology.link(a, b)
+    assert a.interfaces == [] and a.addresses == [] and len(topology.links) == 2
+    link = topology.link(a, c)  # gets the subnet and the name the refused link had
+    assert link.names == ("eth0", "eth1") and a.addresses == ["10.0.0.1/24"]
+    for kw in ({"rate_mbit": float("nan")}, {"delay_ms": -1}, {"delay_ms": 2**2000}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            topology.shape(a, c, **kw)  # type: ignore[arg-type]
+
+
 def test_mount_namespace_host(topology: Topology) -> None:
     h = topology.host("m", mnt=True)
     assert h.namespaces["mnt"] != pyns.namespaces()["mnt"]

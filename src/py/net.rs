@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyLookupError, PyValueError};
+use pyo3::exceptions::{PyLookupError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::errors::annotate;
@@ -199,7 +199,9 @@ pub fn net_bridge(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>>) 
     .map_err(|e: Error| e.into())
 }
 
-/// Changes a link; with `move_to`, the link moves first and the other changes apply there.
+/// Changes a link in one request, all or nothing; with `move_to`, the link moves first and
+/// the other changes apply there. Everything that can be checked is checked before: the
+/// arguments, the link, the master (a link that takes ports), a free new name, the MTU range.
 #[pyfunction]
 #[pyo3(signature = (name, netns=None, up=None, mtu=None, mac=None, master=None, nomaster=false,
                     move_to=None, rename=None))]
@@ -209,7 +211,7 @@ pub fn net_set_link(
     name: &str,
     netns: Option<&Bound<'_, PyAny>>,
     up: Option<bool>,
-    mtu: Option<i64>,
+    mtu: Option<&Bound<'_, PyAny>>,
     mac: Option<&str>,
     master: Option<&str>,
     nomaster: bool,
@@ -238,45 +240,106 @@ pub fn net_set_link(
     let t = netns.target()?;
     let moving = dest.given();
     let here = if moving { dest.target()? } else { t };
-    let rest = up.is_some() || mtu.is_some() || mac.is_some() || master.is_some() || nomaster;
-    let mut current = name;
-    if moving || rename.is_some() {
-        let index = match rename {
-            Some(_) => Some(
-                py.detach(|| t.rtnl(|r| link::index(r, name)))
-                    .map_err(|e| no_link(py, e, name))?,
-            ),
-            None => None,
-        };
-        let first = Change {
-            rename,
-            netns: if moving { here.fd() } else { None },
-            ..Change::default()
-        };
-        py.detach(|| t.rtnl(|r| link::change(r, name, index, &first)))
-            .map_err(|e| no_link(py, e, name))?;
-        current = rename.unwrap_or(name);
-    }
-    if !rest {
-        return Ok(());
+    let before = py
+        .detach(|| t.rtnl(|r| link::get(r, name)))
+        .map_err(|e| no_link(py, e, name))?;
+    if let Some(m) = mtu {
+        check_mtu(name, &before, m)?;
     }
     let master_index = match master {
-        Some(m) => Some(
-            py.detach(|| here.rtnl(|r| link::index(r, m)))
-                .map_err(|e| no_link(py, e, m))?,
-        ),
+        Some(m) => {
+            let l = py
+                .detach(|| here.rtnl(|r| link::get(r, m)))
+                .map_err(|e| no_link(py, e, m))?;
+            check_master(name, &before, &l, moving)?;
+            Some(l.index)
+        }
         None if nomaster => Some(0),
         None => None,
     };
+    let rename = rename.filter(|n| moving || *n != name);
+    if let (Some(n), false) = (rename, moving) {
+        match py.detach(|| t.rtnl(|r| link::index(r, n))) {
+            Ok(_) => {
+                return Err(Error::new(
+                    format!("RTM_NEWLINK {name}: renaming it to {n}, a name taken already"),
+                    libc::EEXIST,
+                )
+                .needs("CAP_NET_ADMIN")
+                .into())
+            }
+            Err(e) if e.errno == libc::ENODEV => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let change = Change {
         up,
         mtu,
         mac,
         master: master_index,
-        ..Change::default()
+        rename,
+        netns: if moving { here.fd() } else { None },
     };
-    py.detach(|| here.rtnl(|r| link::change(r, current, None, &change)))
-        .map_err(|e| no_link(py, e, current))
+    if up.is_none()
+        && mtu.is_none()
+        && mac.is_none()
+        && master_index.is_none()
+        && rename.is_none()
+        && !moving
+    {
+        return Ok(()); // nothing to change
+    }
+    py.detach(|| {
+        if moving {
+            t.rtnl(|r| here.rtnl(|d| link::set(r, &before, &change, Some((d, t.fd())))))
+        } else {
+            t.rtnl(|r| link::set(r, &before, &change, None))
+        }
+    })
+    .map_err(|e| no_link(py, e, name))
+}
+
+/// A ValueError if the device does not take `mtu` (its IFLA_MIN_MTU..IFLA_MAX_MTU).
+fn check_mtu(name: &str, l: &link::Link, mtu: u32) -> PyResult<()> {
+    // A max_mtu of 0 means no limit (dev_validate_mtu).
+    let max = l.max_mtu.filter(|m| *m > 0).unwrap_or(u32::MAX);
+    let min = l.min_mtu.unwrap_or(0);
+    if (min..=max).contains(&mtu) {
+        return Ok(());
+    }
+    Err(PyValueError::new_err(format!(
+        "mtu must be between {min} and {max} for {} ({}), not {mtu}",
+        quote(name),
+        describe(l)
+    )))
+}
+
+/// A ValueError unless `master` can take the link `l` as a port.
+fn check_master(name: &str, l: &link::Link, master: &link::Link, moving: bool) -> PyResult<()> {
+    let kind = master.kind.as_deref().unwrap_or_default();
+    if !link::MASTER_KINDS.contains(&kind) {
+        return Err(PyValueError::new_err(format!(
+            "master {} is {}, not a link that takes ports ({})",
+            quote(&master.name),
+            describe(master),
+            link::MASTER_KINDS.join(", ")
+        )));
+    }
+    if !moving && master.index == l.index {
+        return Err(PyValueError::new_err(format!(
+            "{} cannot be its own master",
+            quote(name)
+        )));
+    }
+    Ok(())
+}
+
+/// "a veth", or "a device of no kind" for `lo` and physical devices.
+fn describe(l: &link::Link) -> String {
+    match &l.kind {
+        Some(k) => format!("a {k}"),
+        None => "a device of no kind".into(),
+    }
 }
 
 /// Deletes a link (both ends of a veth).
@@ -385,7 +448,7 @@ fn route_spec(
     dst: &str,
     via: Option<&str>,
     dev: Option<&str>,
-    metric: Option<i64>,
+    metric: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Spec> {
     if let Some(d) = dev {
         valid_name("dev", d)?;
@@ -394,17 +457,49 @@ fn route_spec(
     Spec::parse(dst, via, metric).map_err(PyValueError::new_err)
 }
 
-/// An integer argument that the kernel takes as a u32, at least `min`.
-fn u32_arg(what: &str, value: i64, min: u32) -> PyResult<u32> {
-    u32::try_from(value)
-        .ok()
-        .filter(|v| *v >= min)
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{what} must be between {min} and {}, not {value}",
-                u32::MAX
-            ))
-        })
+/// An integer argument that the kernel takes as a u32, at least `min`: a TypeError for what
+/// is not an int (a bool is not a number here), a ValueError naming `what` out of range.
+pub(super) fn u32_arg(what: &str, value: &Bound<'_, PyAny>, min: u32) -> PyResult<u32> {
+    let py = value.py();
+    if !value.is_instance_of::<PyBool>() {
+        match value.extract::<u32>() {
+            Ok(v) if v >= min => return Ok(v),
+            Err(e) if !e.is_instance_of::<PyOverflowError>(py) => {}
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "{what} must be between {min} and {}, not {}",
+                    u32::MAX,
+                    value.repr()?
+                )))
+            }
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be an int, not {}",
+        value.get_type().name()?
+    )))
+}
+
+/// A number argument as an f64: a TypeError for what is not a number (nor a bool), a
+/// ValueError naming `what` for an int too large for a float.
+pub(super) fn f64_arg(what: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    let py = value.py();
+    if !value.is_instance_of::<PyBool>() {
+        match value.extract::<f64>() {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_instance_of::<PyOverflowError>(py) => {
+                return Err(PyValueError::new_err(format!(
+                    "{what} must be a finite number, not {}",
+                    value.repr()?
+                )))
+            }
+            Err(_) => {}
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be a number, not {}",
+        value.get_type().name()?
+    )))
 }
 
 fn with_oif(t: Target<'_>, py: Python<'_>, mut spec: Spec, dev: Option<&str>) -> PyResult<Spec> {
@@ -425,7 +520,7 @@ pub fn net_add_route(
     dst: &str,
     via: Option<&str>,
     dev: Option<&str>,
-    metric: Option<i64>,
+    metric: Option<&Bound<'_, PyAny>>,
     netns: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let spec = route_spec(dst, via, dev, metric)?;
@@ -448,7 +543,7 @@ pub fn net_del_route(
     dst: &str,
     via: Option<&str>,
     dev: Option<&str>,
-    metric: Option<i64>,
+    metric: Option<&Bound<'_, PyAny>>,
     netns: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let spec = route_spec(dst, via, dev, metric)?;

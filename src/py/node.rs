@@ -56,7 +56,7 @@ fn configure(r: &mut Rtnl, name: &str, up: bool, cidr: Option<&Cidr>) -> Result<
             up: Some(true),
             ..Change::default()
         };
-        link::change(r, name, None, &change)?;
+        link::change(r, name, &change)?;
     }
     match cidr {
         Some(c) => {

@@ -4,10 +4,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::errors::UnsupportedError;
-use super::net::{no_link, valid_name, Netns};
+use super::net::{f64_arg, no_link, valid_name, Netns};
 use crate::sys::error::{Error, ErrorKind, Result};
 use crate::sys::net::link;
-use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf, ROOT};
+use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf};
 use crate::sys::net::rtnl::Rtnl;
 
 /// Packets netem queues at most: a bandwidth-delay product of 10 Gbit/s × 10 ms.
@@ -22,6 +22,17 @@ fn non_negative(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
     }
 }
 
+/// A time in milliseconds that the kernel takes in nanoseconds as an s64.
+fn duration(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
+    const MAX_MS: f64 = i64::MAX as f64 / 1e6;
+    match non_negative(what, v)? {
+        Some(x) if x > MAX_MS => Err(PyValueError::new_err(format!(
+            "{what} must be at most {MAX_MS:.0} (2**63 ns), not {x}"
+        ))),
+        v => Ok(v),
+    }
+}
+
 /// The qdiscs for the wanted shape: netem at the root for delay/jitter/loss, tbf for a rate
 /// (under netem when both are asked for).
 fn plan(
@@ -30,8 +41,8 @@ fn plan(
     loss_pct: Option<f64>,
     rate_mbit: Option<f64>,
 ) -> PyResult<(Option<Netem>, Option<Tbf>)> {
-    let delay = non_negative("delay_ms", delay_ms)?;
-    let jitter = non_negative("jitter_ms", jitter_ms)?;
+    let delay = duration("delay_ms", delay_ms)?;
+    let jitter = duration("jitter_ms", jitter_ms)?;
     let loss = non_negative("loss_pct", loss_pct)?;
     if loss.is_some_and(|l| l > 100.0) {
         return Err(PyValueError::new_err(format!(
@@ -76,28 +87,31 @@ fn plan(
     Ok((netem, tbf))
 }
 
+/// Installs the shape in place of the link's old one: the new root first, in one request that
+/// leaves the old shape as it was if the kernel refuses it (no netem), then tbf under netem.
 fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> Result<()> {
     let index = link::index(r, name)?;
-    qdisc::delete_root(r, index, name)?;
-    let added = (|| {
-        if let Some(n) = netem {
-            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Netem(n), name)?;
+    let root = match (netem, tbf) {
+        (Some(n), _) => Qdisc::Netem(n),
+        (None, Some(t)) => Qdisc::Tbf(t),
+        (None, None) => return Ok(()),
+    };
+    let major = qdisc::replace_root(r, index, &root, name)?;
+    if let (Some(_), Some(t)) = (netem, tbf) {
+        let under = qdisc::add(
+            r,
+            index,
+            handle(major, 1),
+            handle(major + 1, 0),
+            &Qdisc::Tbf(t),
+            name,
+        );
+        if under.is_err() {
+            let _ = qdisc::delete_root(r, index, name);
         }
-        if let Some(t) = tbf {
-            let parent = if netem.is_some() { handle(1, 1) } else { ROOT };
-            let h = if netem.is_some() {
-                handle(2, 0)
-            } else {
-                handle(1, 0)
-            };
-            qdisc::add(r, index, parent, h, &Qdisc::Tbf(t), name)?;
-        }
-        Ok(())
-    })();
-    if added.is_err() {
-        let _ = qdisc::delete_root(r, index, name);
+        under?;
     }
-    added
+    Ok(())
 }
 
 fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
@@ -117,13 +131,19 @@ pub fn net_shape(
     py: Python<'_>,
     name: &str,
     netns: Option<&Bound<'_, PyAny>>,
-    delay_ms: Option<f64>,
-    jitter_ms: Option<f64>,
-    loss_pct: Option<f64>,
-    rate_mbit: Option<f64>,
+    delay_ms: Option<&Bound<'_, PyAny>>,
+    jitter_ms: Option<&Bound<'_, PyAny>>,
+    loss_pct: Option<&Bound<'_, PyAny>>,
+    rate_mbit: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     valid_name("name", name)?;
-    let (netem, tbf) = plan(delay_ms, jitter_ms, loss_pct, rate_mbit)?;
+    let num = |what, v: Option<&Bound<'_, PyAny>>| v.map(|x| f64_arg(what, x)).transpose();
+    let (netem, tbf) = plan(
+        num("delay_ms", delay_ms)?,
+        num("jitter_ms", jitter_ms)?,
+        num("loss_pct", loss_pct)?,
+        num("rate_mbit", rate_mbit)?,
+    )?;
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     py.detach(|| t.rtnl(|r| install(r, name, netem, tbf)))
@@ -156,8 +176,7 @@ pub fn net_blackhole(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>
     py.detach(|| {
         t.rtnl(|r| {
             let index = link::index(r, name)?;
-            qdisc::delete_root(r, index, name)?;
-            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Blackhole, name)
+            qdisc::replace_root(r, index, &Qdisc::Blackhole, name).map(drop)
         })
     })
     .map_err(|e| no_link(py, e, name))
@@ -190,5 +209,6 @@ mod tests {
         assert!(plan(None, None, Some(101.0), None).is_err());
         assert!(plan(None, None, None, Some(0.0)).is_err());
         assert!(plan(Some(f64::NAN), None, None, None).is_err());
+        assert!(plan(None, Some(1e300), None, None).is_err());
     }
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from .._native import Namespace, Switch as _Enter
@@ -27,7 +26,6 @@ class _Node:
         self.name = name
         self._topology = topology
         self._handles = handles
-        self._ifaces = itertools.count()
         self.links: list[Veth] = []
 
     @property
@@ -41,7 +39,7 @@ class _Node:
         return self._handles["net"]
 
     def _next_ifname(self) -> str:
-        return f"eth{next(self._ifaces)}"
+        return f"eth{len(self.links)}"
 
     def _close(self) -> None:
         for ns in self._handles.values():

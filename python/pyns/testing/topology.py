@@ -10,20 +10,16 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
-import ipaddress
-from collections import deque
 from typing import Optional, Union
 
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from .nodes import Host, Interface as _Interface, Network as _Network, Switch, Veth, _Node
+from . import routing
+from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
+from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth"]
-
-#: Where subnets come from when none is given: its /24s, in order.
-_AUTO = ipaddress.IPv4Network("10.0.0.0/8")
-_AUTO_BASE = int(_AUTO.network_address)
 
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
@@ -39,26 +35,9 @@ def _check_name(name: object) -> str:
     return name
 
 
-def _network(subnet: object, what: str) -> _Network:
-    if not isinstance(subnet, (str, ipaddress.IPv4Network, ipaddress.IPv6Network)):
-        raise TypeError(f"{what} must be a str like '10.0.0.0/24', not {type(subnet).__name__}")
-    try:
-        return ipaddress.ip_network(subnet)
-    except ValueError as e:
-        raise ValueError(f"bad {what} {subnet!r}: {e}") from None
-
-
-def _nth(network: _Network, n: int) -> _Interface:
-    """The n-th address of `network` (1-based), as an interface with its prefix length."""
-    addr = int(network.network_address) + n
-    last = int(network.broadcast_address)
-    if network.version == 4 and network.prefixlen < 31:
-        last -= 1
-    if addr > last:
-        raise ValueError(f"subnet {network} has no room for an address number {n}")
-    if network.version == 4:
-        return ipaddress.IPv4Interface((addr, network.prefixlen))
-    return ipaddress.IPv6Interface((addr, network.prefixlen))
+def _destination(dst: _Network) -> str:
+    """A route's destination as ``pyns.net`` takes it (``"default"`` for /0)."""
+    return "default" if dst.prefixlen == 0 else str(dst)
 
 
 class Topology:
@@ -92,10 +71,8 @@ class Topology:
         self._nodes: dict[str, _Node] = {}
         self._links: list[Veth] = []
         self._processes: list[Process] = []
-        self._explicit: list[_Network] = []
-        self._auto_used: set[int] = set()
-        self._auto = 0
-        self._routes: dict[Host, dict[str, str]] = {}
+        self._subnets = Subnets()
+        self._routes: dict[Host, dict[_Network, str]] = {}
         self._routers = 0
         self._closed = False
 
@@ -210,13 +187,18 @@ class Topology:
             PermissionError: without CAP_SYS_ADMIN.
         """
         name = self._new_name(name)
-        network = self._claim(subnet)
-        net_ns, _, _ = _native.net_node(None, False, False)
+        network = self._subnets.claim(subnet)
+        try:
+            net_ns, _, _ = _native.net_node(None, False, False)
+        except BaseException:
+            self._subnets.release(network)
+            raise
         try:
             net.bridge(BRIDGE, netns=net_ns)
             net.set_link(BRIDGE, up=True, netns=net_ns)
         except BaseException:
             net_ns.close()
+            self._subnets.release(network)
             raise
         sw = Switch(self, name, {"net": net_ns}, network)
         self._nodes[name] = sw
@@ -234,42 +216,6 @@ class Topology:
         if node._topology is not self:
             raise ValueError(f"{what} {node.name!r} belongs to another topology")
         return node
-
-    # ------------------------------------------------------------------ addressing
-
-    def _claim(self, subnet: Union[None, str, _Network]) -> _Network:
-        """Reserves `subnet`, or the next free /24 of 10.0.0.0/8 (in constant time: auto
-        subnets are kept as their index, explicit ones, usually few, in a list)."""
-        if subnet is None:
-            while True:
-                n = self._auto
-                self._auto += 1
-                if n >= 65536:
-                    raise ValueError("no free /24 left in 10.0.0.0/8 for another subnet")
-                candidate = ipaddress.IPv4Network((_AUTO_BASE + (n << 8), 24))
-                if not any(candidate.overlaps(u) for u in self._explicit):  # type: ignore[arg-type]
-                    break
-            self._auto_used.add(n)
-            return candidate
-        candidate = _network(subnet, "subnet")
-        self._reserve(candidate)
-        return candidate
-
-    def _reserve(self, network: _Network) -> None:
-        for u in self._explicit:
-            if u.version == network.version and network.overlaps(u):  # type: ignore[arg-type]
-                raise ValueError(f"subnet {network} overlaps {u}, used already")
-        if network.version == 4 and network.overlaps(_AUTO):  # type: ignore[arg-type]
-            first = max(int(network.network_address), int(_AUTO.network_address))
-            last = min(int(network.broadcast_address), int(_AUTO.broadcast_address))
-            lo, hi = (first - _AUTO_BASE) >> 8, (last - _AUTO_BASE) >> 8
-            taken = (range(lo, hi + 1) if hi - lo < len(self._auto_used) else self._auto_used)
-            for n in taken:
-                if lo <= n <= hi and n in self._auto_used:
-                    raise ValueError(
-                        f"subnet {network} overlaps 10.{n >> 8}.{n & 255}.0/24, used already"
-                    )
-        self._explicit.append(network)
 
     def link(
         self,
@@ -290,14 +236,16 @@ class Topology:
             a, b: the nodes (``Host``, ``Switch`` or name); not two switches.
             subnet: the link's subnet (host to host); default: the next free /24.
             addresses: explicit ``(a's, b's)`` addresses in CIDR form, instead of `subnet`.
-            mtu: the MTU of both ends.
+            mtu: the MTU of both ends, 68 to 65535.
 
         Returns:
             The ``Veth``.
 
         Raises:
-            ValueError: the same node twice, two switches, a bad or overlapping subnet,
-                addresses with a switch, or a closed topology.
+            TypeError: an MTU that is not an int.
+            ValueError: the same node twice, two switches, a bad or overlapping subnet, a
+                full switch subnet, addresses with a switch, an MTU out of range, or a closed
+                topology. Nothing is reserved or counted for a link that was not made.
             LookupError: no node of that name.
             OSError: the kernel refused (PermissionError without CAP_NET_ADMIN).
         """
@@ -307,39 +255,45 @@ class Topology:
             raise ValueError(f"cannot link {na.name!r} to itself")
         if isinstance(na, Switch) and isinstance(nb, Switch):
             raise ValueError("cannot link two switches: join their subnets through a router")
-        if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or mtu < 68):
-            raise ValueError(f"mtu must be an int of at least 68, not {mtu!r}")
+        if mtu is not None:
+            if isinstance(mtu, bool) or not isinstance(mtu, int):
+                raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
+            if not 68 <= mtu <= 65535:
+                raise ValueError(f"mtu must be between 68 and 65535 (a veth's), not {mtu}")
         sw = na if isinstance(na, Switch) else nb if isinstance(nb, Switch) else None
         if sw is not None and (subnet is not None or addresses is not None):
             raise ValueError("a link to a switch takes the switch's subnet: no subnet/addresses")
+        if subnet is not None and addresses is not None:
+            raise ValueError("give subnet= or addresses=, not both")
+        names = (na._next_ifname(), nb._next_ifname())
         ifaces: tuple[Optional[_Interface], Optional[_Interface]]
+        claimed: Optional[_Network] = None
         if sw is not None:
             assert isinstance(sw, Switch)
-            host = nb if sw is na else na
-            sw._hosts += 1
-            mine = _nth(sw.subnet, sw._hosts)
             network = sw.subnet
+            mine = nth(network, sw._hosts + 1)
             ifaces = (None, mine) if sw is na else (mine, None)
-            names = (na._next_ifname(), nb._next_ifname())
-            if sw is na:
-                self._wire(sw, host, names, ifaces, mtu)
-            else:  # made from the switch's side, where the bridge is
-                self._wire(sw, host, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu)
+        elif addresses is not None:
+            ia, ib = (interface(x) for x in addresses)
+            network = ia.network
+            if ib.network.version != network.version:
+                raise ValueError(f"addresses {addresses} mix IPv4 and IPv6")
+            self._subnets.reserve(network)
+            claimed, ifaces = network, (ia, ib)
         else:
-            if addresses is not None:
-                if subnet is not None:
-                    raise ValueError("give subnet= or addresses=, not both")
-                ia, ib = (self._interface(x) for x in addresses)
-                network = ia.network
-                if ib.network.version != network.version:
-                    raise ValueError(f"addresses {addresses} mix IPv4 and IPv6")
-                self._reserve(network)
+            network = claimed = self._subnets.claim(subnet)
+            ifaces = (nth(network, 1), nth(network, 2))
+        try:
+            if sw is nb:  # made from the switch's side, where the bridge is
+                self._wire(nb, na, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu)
             else:
-                network = self._claim(subnet)
-                ia, ib = _nth(network, 1), _nth(network, 2)
-            ifaces = (ia, ib)
-            names = (na._next_ifname(), nb._next_ifname())
-            self._wire(na, nb, names, (ia, ib), mtu)
+                self._wire(na, nb, names, ifaces, mtu)
+        except BaseException:
+            if claimed is not None:
+                self._subnets.release(claimed)
+            raise
+        if isinstance(sw, Switch):
+            sw._hosts += 1
         veth = Veth(na, nb, names, network, ifaces)
         for node, iface in zip((na, nb), ifaces):
             node.links.append(veth)
@@ -350,15 +304,6 @@ class Topology:
         if self._routers:
             self.route()
         return veth
-
-    @staticmethod
-    def _interface(cidr: object) -> _Interface:
-        if not isinstance(cidr, str):
-            raise TypeError(f"addresses must be strs like '10.0.0.1/24', not {cidr!r}")
-        try:
-            return ipaddress.ip_interface(cidr)
-        except ValueError as e:
-            raise ValueError(f"bad address {cidr!r}: {e}") from None
 
     @staticmethod
     def _wire(
@@ -382,45 +327,6 @@ class Topology:
 
     # ------------------------------------------------------------------ routing
 
-    def _segments(self) -> tuple[dict[_Network, list[tuple[Host, str]]], dict[Host, list[_Network]]]:
-        members: dict[_Network, list[tuple[Host, str]]] = {}
-        of: dict[Host, list[_Network]] = {h: [] for h in self.hosts}
-        for h in of:
-            for _, iface in h._addresses:
-                members.setdefault(iface.network, []).append((h, str(iface.ip)))
-                if iface.network not in of[h]:
-                    of[h].append(iface.network)
-        return members, of
-
-    def _wanted_routes(self) -> dict[Host, dict[str, str]]:
-        members, of = self._segments()
-        wanted: dict[Host, dict[str, str]] = {}
-        for h, connected in of.items():
-            routes: dict[str, str] = {}
-            for version in (4, 6):
-                mine = [s for s in connected if s.version == version]
-                seen = set(mine)
-                queue: deque[tuple[_Network, Optional[str]]] = deque((s, None) for s in mine)
-                found: dict[_Network, str] = {}
-                while queue:
-                    seg, hop = queue.popleft()
-                    for other, ip in members[seg]:
-                        if other is h or not other.forwarding:
-                            continue
-                        first = hop if hop is not None else ip
-                        for nxt in of[other]:
-                            if nxt.version == version and nxt not in seen:
-                                seen.add(nxt)
-                                found[nxt] = first
-                                queue.append((nxt, first))
-                gateways = set(found.values())
-                if not h.forwarding and len(gateways) == 1:
-                    routes[f"default/{version}"] = gateways.pop()
-                else:
-                    routes.update((str(s), gw) for s, gw in found.items())
-            wanted[h] = routes
-        return wanted
-
     def route(self) -> None:
         """Brings every host's routes up to date with the links (done after each ``link``
         once the topology has a router; call it after changing links by hand).
@@ -429,17 +335,21 @@ class Topology:
             OSError: the kernel refused a route.
         """
         self._check_open()
-        for h, routes in self._wanted_routes().items():
+        hosts = self.hosts
+        wanted = routing.compute(
+            {h: [iface for _, iface in h._addresses] for h in hosts},
+            [h for h in hosts if h.forwarding],
+        )
+        for h, found in wanted.items():
+            routes = {r.dst: r.via for r in found}
             have = self._routes.setdefault(h, {})
             for dst, gw in list(have.items()):
                 if routes.get(dst) != gw:
-                    net.del_route(dst.split("/")[0] if dst.startswith("default") else dst,
-                                  via=gw, netns=h.netns)  # fmt: skip
+                    net.del_route(_destination(dst), via=gw, netns=h.netns)
                     del have[dst]
             for dst, gw in routes.items():
                 if dst not in have:
-                    net.add_route(dst.split("/")[0] if dst.startswith("default") else dst,
-                                  via=gw, netns=h.netns)  # fmt: skip
+                    net.add_route(_destination(dst), via=gw, netns=h.netns)
                     have[dst] = gw
 
     # ------------------------------------------------------------------ faults and shaping

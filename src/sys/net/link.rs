@@ -1,4 +1,5 @@
-//! Network interfaces by rtnetlink(7): look up, list, create (veth, bridge), change, delete.
+//! Network interfaces by rtnetlink(7): look up, list, create (veth, bridge), change (and put
+//! back what a refused change applied), delete.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -14,6 +15,10 @@ use crate::sys::error::{Error, Result};
 
 /// `IFNAMSIZ` (netdevice(7)): names are at most 15 bytes plus the NUL.
 pub const IFNAMSIZ: usize = 16;
+
+/// The kinds of interface that take ports (`IFLA_MASTER`): those whose driver can enslave a
+/// link (`ndo_add_slave`).
+pub const MASTER_KINDS: [&str; 4] = ["bridge", "bond", "team", "vrf"];
 
 /// Checks an interface name as the kernel's `dev_valid_name` does: 1 to 15 bytes, not `.` or
 /// `..`, no `/`, `:`, whitespace or NUL.
@@ -93,6 +98,9 @@ pub struct Link {
     pub up: bool,
     /// The index of the bridge (or bond) it is enslaved to.
     pub master: Option<u32>,
+    /// The MTUs the device accepts (`IFLA_MIN_MTU`, `IFLA_MAX_MTU`), when the kernel says.
+    pub min_mtu: Option<u32>,
+    pub max_mtu: Option<u32>,
 }
 
 impl Link {
@@ -112,6 +120,8 @@ impl Link {
             mtu: 0,
             up: header.flags.contains(LinkFlags::Up),
             master: None,
+            min_mtu: None,
+            max_mtu: None,
         };
         let attrs = payload.get(std::mem::size_of::<LinkMessageBuffer>()..)?;
         for nla in NlasIterator::new(attrs) {
@@ -122,6 +132,8 @@ impl Link {
                 libc::IFLA_MTU => link.mtu = parse_u32(value).ok()?,
                 libc::IFLA_ADDRESS => link.mac = Some(format_mac(value)),
                 libc::IFLA_MASTER => link.master = parse_u32(value).ok().filter(|i| *i != 0),
+                libc::IFLA_MIN_MTU => link.min_mtu = parse_u32(value).ok(),
+                libc::IFLA_MAX_MTU => link.max_mtu = parse_u32(value).ok(),
                 libc::IFLA_LINKINFO => {
                     link.kind = NlasIterator::new(value)
                         .filter_map(|n| n.ok())
@@ -287,19 +299,24 @@ pub struct Change<'a> {
     pub netns: Option<BorrowedFd<'a>>,
 }
 
-/// Applies `change` to the link `name` (RTM_NEWLINK without NLM_F_CREATE, as `ip link set`);
-/// the link is named by `index` when given, else by name.
-pub fn change(rtnl: &mut Rtnl, name: &str, index: Option<u32>, change: &Change<'_>) -> Result<()> {
-    let mut msg = LinkMessage::default();
-    match (index, change.rename) {
-        (Some(i), _) => msg.header.index = i,
-        (None, Some(_)) => {
-            return Err(Error::condition(format!(
-                "renaming {name} needs its interface index"
-            )))
-        }
-        (None, None) => msg.attributes.push(LinkAttribute::IfName(name.to_owned())),
+/// Applies `change` to the link `name` (RTM_NEWLINK without NLM_F_CREATE, as `ip link set`),
+/// found by name: a rename needs the link's index, and `set`.
+pub fn change(rtnl: &mut Rtnl, name: &str, change: &Change<'_>) -> Result<()> {
+    if change.rename.is_some() {
+        return Err(Error::condition(format!(
+            "renaming {name} needs its interface index"
+        )));
     }
+    let mut msg = set_message(0, change);
+    msg.attributes
+        .insert(0, LinkAttribute::IfName(name.to_owned()));
+    rtnl.ack(RouteNetlinkMessage::NewLink(msg), 0, name)
+}
+
+/// The RTM_NEWLINK that applies `change` to the link with interface index `index`.
+fn set_message(index: u32, change: &Change<'_>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
     if let Some(new) = change.rename {
         msg.attributes.push(LinkAttribute::IfName(new.to_owned()));
     }
@@ -321,7 +338,111 @@ pub fn change(rtnl: &mut Rtnl, name: &str, index: Option<u32>, change: &Change<'
             msg.header.flags = LinkFlags::Up;
         }
     }
-    rtnl.ack(RouteNetlinkMessage::NewLink(msg), 0, name)
+    msg
+}
+
+/// Applies `change` to `link`, as read just before, in one RTM_NEWLINK (as `ip link set`),
+/// all or nothing: the kernel applies a request's parts one after the other (move, MAC, MTU,
+/// name, up/down, master) and stops at the first it refuses, so after a refusal this puts
+/// back what was applied (a port that lost its master is enslaved to it again, a link that
+/// moved comes back) and returns the refusal. A change that moves the link (`change.netns`)
+/// needs `moving`: a socket in the namespace it goes to, and the namespace it is in (None:
+/// the calling thread's).
+pub fn set(
+    rtnl: &mut Rtnl,
+    link: &Link,
+    change: &Change<'_>,
+    moving: Option<(&mut Rtnl, Option<BorrowedFd<'_>>)>,
+) -> Result<()> {
+    let msg = set_message(link.index, change);
+    let Err(mut e) = rtnl.ack(RouteNetlinkMessage::NewLink(msg), 0, &link.name) else {
+        return Ok(());
+    };
+    if let Err(r) = restore(rtnl, link, change, moving) {
+        e.op = format!("{}; then putting {} back failed: {r}", e.op, link.name).into();
+    }
+    Err(e)
+}
+
+/// Where `put_back` leaves a link: where it is, or back in its namespace.
+#[derive(Clone, Copy)]
+enum Home<'a> {
+    Here,
+    Thread,
+    Netns(BorrowedFd<'a>),
+}
+
+/// Puts `before` back after a refused `change`: where the link is now (still here, or moved
+/// under its new name), and what of it differs.
+fn restore(
+    rtnl: &mut Rtnl,
+    before: &Link,
+    change: &Change<'_>,
+    moving: Option<(&mut Rtnl, Option<BorrowedFd<'_>>)>,
+) -> Result<()> {
+    match (get_by_index(rtnl, before.index), moving) {
+        (Ok(now), _) => put_back(rtnl, &now, before, Home::Here),
+        (Err(e), Some((dest, home))) if e.errno == libc::ENODEV => {
+            let now = get(dest, change.rename.unwrap_or(&before.name))?;
+            let home = home.map_or(Home::Thread, Home::Netns);
+            put_back(dest, &now, before, home)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Changes the link `now` back to `before` in one RTM_NEWLINK, moving it `home` if it moved.
+fn put_back(rtnl: &mut Rtnl, now: &Link, before: &Link, home: Home<'_>) -> Result<()> {
+    let mut msg = LinkMessage::default();
+    msg.header.index = now.index;
+    if now.name != before.name {
+        msg.attributes
+            .push(LinkAttribute::IfName(before.name.clone()));
+    }
+    let moves = match home {
+        Home::Here => false,
+        Home::Thread => {
+            let tid = nix::unistd::gettid().as_raw().unsigned_abs();
+            msg.attributes.push(LinkAttribute::NetNsPid(tid));
+            true
+        }
+        Home::Netns(fd) => {
+            msg.attributes.push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+            true
+        }
+    };
+    if now.mtu != before.mtu {
+        msg.attributes.push(LinkAttribute::Mtu(before.mtu));
+    }
+    if now.mac != before.mac {
+        if let Some(mac) = before.mac.as_deref().and_then(mac_bytes) {
+            msg.attributes.push(LinkAttribute::Address(mac));
+        }
+    }
+    // Moving releases a port from its master; the master's index is the home namespace's.
+    if moves || now.master != before.master {
+        if let Some(m) = before.master.or((!moves).then_some(0)) {
+            msg.attributes.push(LinkAttribute::Controller(m));
+        }
+    }
+    // Moving brings a link down.
+    if moves || now.up != before.up {
+        msg.header.change_mask = LinkFlags::Up;
+        if before.up {
+            msg.header.flags = LinkFlags::Up;
+        }
+    }
+    if msg.attributes.is_empty() && msg.header.change_mask.is_empty() {
+        return Ok(());
+    }
+    rtnl.ack(RouteNetlinkMessage::NewLink(msg), 0, &before.name)
+}
+
+/// The bytes of a hardware address as `format_mac` prints it.
+fn mac_bytes(s: &str) -> Option<Vec<u8>> {
+    s.split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect()
 }
 
 /// Deletes the link `name` (RTM_DELLINK); deleting one end of a veth deletes both.
