@@ -48,7 +48,7 @@ def no_leaks():
     leakguard.warm_up()
     before = leakguard.snapshot()
     yield
-    leaked = leakguard.diff(before, leakguard.snapshot())
+    leaked = leakguard.settled_diff(before)
     blamed = f"; tests that leaked: {leakguard.blamed}" if leakguard.blamed else ""
     assert not leaked, f"the test session leaked{blamed}:\n{leaked}"
 

@@ -14,6 +14,7 @@ has none (the session's own snapshot lives in `session_guard`).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator
 
 import pytest
@@ -78,6 +79,18 @@ def diff(before: dict[str, list[object]], after: dict[str, list[object]]) -> str
     return "\n".join(lines)
 
 
+def settled_diff(before: dict[str, list[object]], settle: float = 2.0) -> str:
+    """`diff(before, now)`, waiting up to `settle` seconds for it to become empty: a thread
+    that was joined is still exiting for a moment (and closing what it kept per thread), a
+    killed child is reaped by its waiter. Immediate when nothing differs."""
+    deadline = time.monotonic() + settle
+    while True:
+        leaked = diff(before, snapshot())
+        if not leaked or time.monotonic() > deadline:
+            return leaked
+        time.sleep(0.005)
+
+
 _before: dict[str, dict[str, list[object]]] = {}
 
 
@@ -100,7 +113,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     result = yield
     before = _before.pop(item.nodeid, None)
     if before is not None:
-        leaked = diff(before, snapshot())
+        leaked = settled_diff(before)
         if leaked:
             blamed.append(item.nodeid)
             pytest.fail(f"{item.nodeid} leaked (+ left behind, - taken away):\n{leaked}", False)

@@ -220,7 +220,7 @@ def _orphan() -> str:
         try:
             with open(f"/proc/{orphan}/stat") as f:
                 state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped before or while reading
             return "reaped"
         if (state == "Z" and ppid == me) or time.monotonic() > deadline:
             return state
