@@ -34,8 +34,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 log=$(mktemp /tmp/pyns-install.XXXXXX)
 trap 'rm -f "$log"' EXIT
-echo "install.sh: building pyns: cargo compiles the Rust core in release mode, about 1-3 minutes;"
-echo "  one line per crate below (full log: pip -v)"
+echo "install.sh: building pyns: cargo compiles the Rust core in release mode, about 2 minutes"
+echo "  on an idle machine (longer on a busy one);"
+echo "  one line per crate below (the full log is shown if it fails)"
 # pip -v streams maturin's and cargo's output; only cargo's progress lines are shown here.
 if ! "$VENV/bin/python" -m pip install -v --disable-pip-version-check "$@" . 2>&1 |
     tee "$log" | { grep --line-buffered -E '^ +(Compiling|Finished) ' || true; } | sed -u 's/^ */  /'
