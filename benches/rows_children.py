@@ -6,6 +6,8 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import threading
+import time
 
 from harness import Ctx, Row, cprog, subprocess_runs, timed
 
@@ -80,8 +82,73 @@ def _python_rows() -> Row:
     )
 
 
-def rows(ctx: Ctx) -> list[Row]:
+def _run_a() -> None:
+    if pyns.run(str, "A", uts=True) != "A":
+        raise RuntimeError("run() gave a wrong answer")
+
+
+def _under_busy_threads(k: int) -> float:
+    """k runs while 4 other threads keep children of 0.4 s in flight (run and spawn): a run
+    that waited for another thread's child (holding its fds) would take ~0.4 s."""
+    stop = threading.Event()
+
+    def busy(i: int) -> None:
+        while not stop.is_set():
+            if i % 2:
+                pyns.run(time.sleep, 0.4, uts=True)
+            else:
+                pyns.spawn(["sleep", "0.4"], uts=True).wait()
+
+    threads = [threading.Thread(target=busy, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.05)  # their children are in flight (not part of the timing)
+        return timed(_run_a)(k)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+def _fork_a_sleeper() -> str:
+    if os.fork() == 0:  # holds the result pipe's write end for 0.2 s
+        time.sleep(0.2)
+        os._exit(0)
+    return "done"
+
+
+def _run_forking() -> None:
+    if pyns.run(_fork_a_sleeper, uts=True) != "done":
+        raise RuntimeError("run() gave a wrong answer")
+
+
+def _latency_rows() -> list[Row]:
+    """What tests/test_run.py checks without timing it: how long run takes when other children
+    are around (the test proves no stall; these rows say how fast)."""
     return [
+        Row(
+            "run(fn, uts=True) while 4 threads run children of 0.4 s",
+            {"pyns": _under_busy_threads, "no other threads": timed(_run_a)},
+            base="no other threads",
+            target=3.0,
+            batch=20,
+            note="a call that waited for another thread's child would take 0.4 s (ratio ~50)",
+        ),
+        Row(
+            "run(fn, uts=True) whose fn leaves a child of 0.2 s behind",
+            {"pyns": timed(_run_forking), "fn without a child": timed(_run_a)},
+            base="fn without a child",
+            target=2.0,
+            batch=20,
+            note="the result comes back when fn returns, not when its children exit (ratio "
+            "~40 if it waited)",
+        ),
+    ]
+
+
+def rows(ctx: Ctx) -> list[Row]:
+    return _latency_rows() + [
         Row(
             "child in new UTS ns running `true`",
             {

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
+import threading
 import time
 import tracemalloc
 
 from harness import Ctx, Impl, Row, cprog, timed
 from rows_net import IPRoute, _pair_pyroute2
 
+import pyns
 from pyns import _native, net
 from pyns.testing import Host, Topology
 
@@ -128,6 +131,68 @@ def _raise_fd_limit(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
 
 
+def _round_trips(ctx: Ctx, delay_ms: float) -> Impl | None:
+    """UDP round trips a -> b -> a through shape(a, b, delay_ms=...) (both directions delayed),
+    in a Topology that lives as long as the bench run; None without netem."""
+    t = ctx.stack.enter_context(Topology(prefix="rtt"))
+    a, b = t.host("a"), t.host("b")
+    t.link(a, b)
+    try:
+        t.shape(a, b, delay_ms=delay_ms)
+    except pyns.UnsupportedError:
+        return None
+    with b.enter():
+        srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with a.enter():
+        cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ctx.stack.callback(cli.close)
+    ctx.stack.callback(srv.close)
+    srv.bind((b.ip(), 0))
+    srv.settimeout(0.1)
+    cli.settimeout(5)
+    stop = threading.Event()
+
+    def echo() -> None:
+        while not stop.is_set():
+            try:
+                data, addr = srv.recvfrom(16)
+                srv.sendto(data, addr)
+            except socket.timeout:
+                pass
+
+    th = threading.Thread(target=echo)
+    th.start()
+
+    def halt() -> None:
+        stop.set()
+        th.join()
+
+    ctx.stack.callback(halt)
+
+    def round_trip() -> None:
+        cli.sendto(b"x", srv.getsockname())
+        cli.recvfrom(16)
+
+    return timed(round_trip)
+
+
+def _shaping_rows(ctx: Ctx) -> list[Row]:
+    """What tests/test_topology.py checks without timing it: a netem delay's round trip."""
+    delayed = _round_trips(ctx, 20)
+    if delayed is None:
+        return []
+    return [
+        Row(
+            "UDP round trip through shape(delay_ms=20), vs a 40 ms sleep",
+            {"pyns": delayed, "time.sleep(0.040)": timed(lambda: time.sleep(0.040))},
+            base="time.sleep(0.040)",
+            target=1.25,
+            batch=10,
+            note="both directions are delayed: a round trip is 2 x 20 ms (ratio ~1.0)",
+        )
+    ]
+
+
 def rows(ctx: Ctx) -> list[Row]:
     n = 50 if ctx.quick else CHAIN
     _raise_fd_limit(4 * n + 1024)
@@ -137,7 +202,7 @@ def rows(ctx: Ctx) -> list[Row]:
         pair["pyroute2"] = timed(_pair_pyroute2)
     seg = n // 10
     segments = _Segments(n)
-    return [
+    return _shaping_rows(ctx) + [
         Row(
             "Topology: 2 hosts + 1 link, set up and torn down",
             pair,

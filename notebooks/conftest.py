@@ -1,10 +1,16 @@
-"""The notebooks run in real Jupyter kernels (``pytest --nbmake``, see pyproject.toml)."""
+"""The notebooks run in real Jupyter kernels (``pytest --nbmake``, see pyproject.toml); the
+leak guard of tests/leakguard.py checks after each one too."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from leakguard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: E402, F401 (hooks)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,79 +1,56 @@
-"""Shared fixtures: the leak check, and running code as an unprivileged user."""
+"""Shared fixtures: the leak guard (leakguard.py), private mounts, a watchdog for hangs, and
+running code as an unprivileged user."""
 
 from __future__ import annotations
 
-import os
+import faulthandler
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Callable
 
 import pytest
+from leakguard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F401 (hooks)
 
+import leakguard
 import pyns
 
 NOBODY = 65534
 
 
-def _children() -> set[int]:
-    me = str(os.getpid())
-    out = set()
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[1] == me:
-                out.add(int(entry.name))
-    return out
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "private_mounts: the test (with its fixtures) runs in a private mount namespace of its "
+        "own, so that what it mounts, e.g. /run/netns for named netns, cannot outlive it",
+    )
 
 
-def _links() -> str:
-    return subprocess.run(
-        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def _fd_targets() -> list[str]:
-    out = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            out.append(f"{fd}:{os.readlink(f'/proc/self/fd/{fd}')}")
-        except FileNotFoundError:  # the directory fd of listdir itself
-            pass
-    return out
-
-
-def _snapshot() -> dict[str, object]:
-    with open("/proc/self/mountinfo") as f:
-        mounts = sorted(line.split(" ", 4)[4] for line in f)
-    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
-    links = sorted(line.split(":", 2)[1].split("@")[0].strip() for line in _links().splitlines())
-    return {
-        "fds": sorted(_fd_targets()),
-        "mounts": mounts,
-        "named netns": netns,
-        "links in the root netns": links,
-        "child processes": sorted(_children()),
-        "namespaces of this thread": sorted(
-            (k, os.stat(f"/proc/thread-self/ns/{k}").st_ino)
-            for k in os.listdir("/proc/thread-self/ns")
-        ),
-    }
+@pytest.fixture(autouse=True)
+def private_mounts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For tests marked `private_mounts`: the test's thread moves into a new mount namespace
+    (everything recursively private) for the test and its fixtures; programs the test starts
+    (`ip netns`, `pyns netns`) inherit it, so they see the same mounts."""
+    if request.node.get_closest_marker("private_mounts") is None:
+        yield
+        return
+    with pyns.isolate(mnt=True):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks():
-    """Fails the run if the tests left fds, mounts, named netns, links or processes behind."""
-    # pyns keeps one pidfd per thread that uses it (to read the thread's namespaces cheaply).
-    pyns.Namespace.current("uts").close()
-    before = _snapshot()
+    """Fails the run if the session left fds, mounts, named netns, links or processes behind
+    that no single test did (those are errors at that test's teardown, see leakguard.py)."""
+    leakguard.warm_up()
+    before = leakguard.snapshot()
     yield
-    after = _snapshot()
-    leaked = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-    assert not leaked, f"the test session leaked: {leaked}"
+    leaked = leakguard.settled_diff(before)
+    blamed = f"; tests that leaked: {leakguard.blamed}" if leakguard.blamed else ""
+    assert not leaked, f"the test session leaked{blamed}:\n{leaked}"
 
 
 def wait_for_comm(pid: int, comm: str, timeout: float = 10) -> None:
@@ -94,6 +71,27 @@ def wait_for_comm(pid: int, comm: str, timeout: float = 10) -> None:
 def wait_for_comm_fixture():
     """`wait_for_comm(pid, comm)` waits until the process has exec'd `comm`."""
     return wait_for_comm
+
+
+@pytest.fixture
+def watchdog(request: pytest.FixtureRequest) -> Callable[[float], AbstractContextManager[None]]:
+    """`with watchdog(seconds): ...`: if the block still runs after `seconds`, faulthandler
+    prints every thread's traceback to the terminal's stderr and ends the run with exit code 1.
+    A hang may hold the GIL (or wait for it), so neither pytest-timeout nor a join with a
+    timeout could report it; this turns it into a failure with tracebacks."""
+    from _pytest.faulthandler import fault_handler_stderr_fd_key  # pytest's dup of stderr
+
+    fd = request.config.stash.get(fault_handler_stderr_fd_key, 2)
+
+    @contextmanager
+    def guard(seconds: float) -> Iterator[None]:
+        faulthandler.dump_traceback_later(seconds, exit=True, file=fd)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+
+    return guard
 
 
 def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+
+import pytest
 
 import pyns
 
@@ -20,10 +21,10 @@ def _lsns_json(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
-def test_ls_lists_a_fresh_namespace_with_its_process():
+def test_ls_lists_a_fresh_namespace_with_its_process(wait_for_comm):
     p = subprocess.Popen(["unshare", "--uts", "sleep", "30"])
     try:
-        time.sleep(0.1)
+        wait_for_comm(p.pid, "sleep")  # unshare has made the namespace and exec'd sleep
         ino = os.stat(f"/proc/{p.pid}/ns/uts").st_ino
         rows = _lsns_json("-t", "uts")["namespaces"]
         mine = [r for r in rows if r["ns"] == ino]
@@ -178,32 +179,31 @@ def test_enter_errors():
 # --- pyns netns (like ip netns) ------------------------------------------------------------
 
 
+@pytest.mark.private_mounts  # `ip netns add` makes /run/netns a mount point for good
 def test_netns_add_ls_exec_del_interoperate_with_ip_netns():
     name = f"pyns-cli-{os.getpid()}"
-    # In a private mount namespace: `ip netns add` makes /run/netns a mount point for good.
-    with pyns.isolate(mnt=True):
-        try:
-            assert _pyns("netns", "add", name).returncode == 0
-            assert name in _ip("netns", "list")
-            assert name in _pyns("netns", "ls").stdout.split()
-            r = _pyns("netns", "exec", name, "--", "ip", "-o", "link")
-            assert [line.split(":")[1].strip() for line in r.stdout.splitlines()] == ["lo"]
-            inode = os.stat(f"/run/netns/{name}").st_ino
-            r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
-            assert r.stdout.strip() == f"net:[{inode}]"
-            assert _pyns("netns", "del", name).returncode == 0
-            assert name not in _ip("netns", "list")
-            r = _pyns("netns", "del", name)
-            assert r.returncode == 125 and r.stderr.count("\n") == 1
-            # and the other way round: what `ip netns add` makes, pyns uses
-            subprocess.run(["ip", "netns", "add", name], check=True)
-            assert name in _pyns("netns", "list").stdout.split()
-            r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
-            assert r.stdout.strip() == f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
-            assert _pyns("netns", "delete", name).returncode == 0
-        finally:
-            if os.path.exists(f"/run/netns/{name}"):
-                subprocess.run(["ip", "netns", "del", name])
+    try:
+        assert _pyns("netns", "add", name).returncode == 0
+        assert name in _ip("netns", "list")
+        assert name in _pyns("netns", "ls").stdout.split()
+        r = _pyns("netns", "exec", name, "--", "ip", "-o", "link")
+        assert [line.split(":")[1].strip() for line in r.stdout.splitlines()] == ["lo"]
+        inode = os.stat(f"/run/netns/{name}").st_ino
+        r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
+        assert r.stdout.strip() == f"net:[{inode}]"
+        assert _pyns("netns", "del", name).returncode == 0
+        assert name not in _ip("netns", "list")
+        r = _pyns("netns", "del", name)
+        assert r.returncode == 125 and r.stderr.count("\n") == 1
+        # and the other way round: what `ip netns add` makes, pyns uses
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        assert name in _pyns("netns", "list").stdout.split()
+        r = _pyns("netns", "exec", name, "--", "readlink", "/proc/self/ns/net")
+        assert r.stdout.strip() == f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+        assert _pyns("netns", "delete", name).returncode == 0
+    finally:
+        if os.path.exists(f"/run/netns/{name}"):
+            subprocess.run(["ip", "netns", "del", name])
 
 
 def _ip(*args: str) -> str:
@@ -213,6 +213,7 @@ def _ip(*args: str) -> str:
 # --- pyns tour ---------------------------------------------------------------------------
 
 
+@pytest.mark.private_mounts  # the tour names a netns: /run/netns becomes a mount point
 def test_tour_as_root_runs_every_experiment():
     r = _pyns("tour", cwd="/")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -6,12 +6,10 @@ import os
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 
 import pyns
-
 
 
 @pytest.fixture
@@ -65,18 +63,17 @@ def test_join_an_object_with_a_pid(sleeper):
         assert socket.gethostname() == "inner"
 
 
+@pytest.mark.private_mounts  # `ip netns add` makes /run/netns a mount point for good
 def test_join_a_named_netns_made_by_ip():
     name = f"pyns-test-{os.getpid()}"
-    # In a private mount namespace: `ip netns add` makes /run/netns a mount point for good.
-    with pyns.isolate(mnt=True):
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        try:
-            with pyns.enter(name):
-                assert os.readlink("/proc/thread-self/ns/net") == (
-                    f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
-                )
-        finally:
-            subprocess.run(["ip", "netns", "del", name], check=True)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        with pyns.enter(name):
+            assert os.readlink("/proc/thread-self/ns/net") == (
+                f"net:[{os.stat(f'/run/netns/{name}').st_ino}]"
+            )
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
 
 
 def test_a_user_namespace_is_never_entered_for_a_block(wait_for_comm):
@@ -97,12 +94,12 @@ def test_a_user_namespace_is_never_entered_for_a_block(wait_for_comm):
         p.wait()
 
 
-def test_mount_namespace_join_restores_cwd(tmp_path):
+def test_mount_namespace_join_restores_cwd(tmp_path, wait_for_comm):
     p = subprocess.Popen(["unshare", "--mount", "sleep", "30"])
     old = os.getcwd()
     os.chdir(tmp_path)
     try:
-        time.sleep(0.05)
+        wait_for_comm(p.pid, "sleep")  # unshare has made the namespace and exec'd sleep
         with pyns.enter(p.pid, mnt=True):
             assert os.readlink("/proc/thread-self/ns/mnt") == os.readlink(f"/proc/{p.pid}/ns/mnt")
         assert os.getcwd() == str(tmp_path)

@@ -25,22 +25,22 @@ NsFactory = Callable[[], pyns.Namespace]
 
 @pytest.fixture
 def named(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
-    """`named()` returns the name of a new netns under /run/netns. The test runs in a private
-    mount namespace, so that not even /run/netns's own mount can outlive it."""
+    """`named()` returns the name of a new netns under /run/netns. Tests that use it are
+    marked `private_mounts`, so that not even /run/netns's own mount can outlive them."""
+    assert request.node.get_closest_marker("private_mounts"), "mark the test private_mounts"
     names: list[str] = []
-    with pyns.isolate(mnt=True):
 
-        def make() -> str:
-            name = f"pyns-t{os.getpid()}-{len(names)}"
-            pyns.netns.add(name).close()
-            names.append(name)
-            return name
+    def make() -> str:
+        name = f"pyns-t{os.getpid()}-{len(names)}"
+        pyns.netns.add(name).close()
+        names.append(name)
+        return name
 
-        try:
-            yield make
-        finally:
-            for name in names:
-                pyns.netns.remove(name)
+    try:
+        yield make
+    finally:
+        for name in names:
+            pyns.netns.remove(name)
 
 
 def ip(*args: str, ns: str | None = None) -> Any:
@@ -82,6 +82,7 @@ def test_peer_defaults_to_the_same_namespace(make_netns: NsFactory) -> None:
     assert names(a) == {"lo", "x0", "x1"}
 
 
+@pytest.mark.private_mounts
 def test_what_pyns_sets_ip_reads(named: Callable[[], str]) -> None:
     n = named()
     net.veth("v0", "v1", netns=n)
@@ -151,6 +152,7 @@ def test_what_pyns_sets_ip_reads(named: Callable[[], str]) -> None:
     )
 
 
+@pytest.mark.private_mounts
 def test_what_ip_sets_pyns_reads(named: Callable[[], str]) -> None:
     n = named()
     ip_do("link", "add", "e0", "type", "veth", "peer", "name", "e1", ns=n)
@@ -444,6 +446,7 @@ def test_routes_add_and_delete(make_netns: NsFactory) -> None:
 # ---------------------------------------------------------------- netns= forms
 
 
+@pytest.mark.private_mounts
 def test_netns_accepts_pid_path_name_handle_and_process(
     make_netns: NsFactory, named: Callable[[], str]
 ) -> None:

@@ -1,6 +1,6 @@
 """pyns.netns: iproute2-compatible named network namespaces, checked against `ip netns` both ways.
 
-Each test runs in a private mount namespace of its own (pyns.isolate(mnt=True)), and `ip` runs
+Each test runs in a private mount namespace of its own (the `private_mounts` mark), and `ip` runs
 as its child, so it sees the same mounts: whatever happens to /run/netns's mounts, nothing can
 outlive the test. The files in /run/netns are shared with the host and removed by each test.
 """
@@ -18,14 +18,11 @@ import pyns
 from pyns import net
 
 
-@pytest.fixture
-def private_mounts() -> Iterator[None]:
-    with pyns.isolate(mnt=True):
-        yield
+pytestmark = pytest.mark.private_mounts
 
 
 @pytest.fixture
-def name(private_mounts: None) -> Iterator[str]:
+def name() -> Iterator[str]:
     """A fresh name; the namespace of that name, if the test left one, is removed."""
     n = f"pyns-t{os.getpid()}-{time.monotonic_ns() % 10**9}"
     yield n
@@ -128,7 +125,7 @@ def test_errors(name: str) -> None:
 
 
 @pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "/run/netns/x", "x" * 256])
-def test_bad_names(private_mounts: None, bad: str) -> None:
+def test_bad_names(bad: str) -> None:
     before = pyns.netns.names()
     for f in (pyns.netns.add, pyns.netns.remove, pyns.netns.open):
         with pytest.raises(ValueError, match="network namespace name"):

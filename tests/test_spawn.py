@@ -219,17 +219,49 @@ def test_mount_proc_shows_only_the_namespace():
     assert len([e for e in os.listdir("/proc") if e.isdigit()]) > 3
 
 
+_ORPHAN = """
+import os, sys
+r = int(sys.argv[1])
+if os.fork() == 0:
+    if os.fork() == 0:  # the orphan: exits when the test closes the pipe's write end
+        os.read(r, 1)
+        os._exit(0)
+    os._exit(0)
+os.wait()
+print("orphaned", flush=True)
+os.execvp("sleep", ["sleep", "30"])
+"""
+
+
+def _wait_until(what: str, cond: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not cond():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.002)
+
+
 def test_init_reaps_orphans_and_without_init_they_stay_zombies():
-    script = "(sleep 0.1 &); exec sleep 30"
-    with pyns.spawn(["sh", "-c", script], pid=True) as p:
-        time.sleep(0.8)
-        kids = children_of(p.pid)
-        assert [s for _, s in kids] == ["S"]  # only the worker, no zombie orphan
-        p.kill()
-    with pyns.spawn(["sh", "-c", script], pid=True, init=False) as p:
-        time.sleep(0.8)
-        assert [s for _, s in children_of(p.pid)] == ["Z"]  # control: nobody reaps it
-        p.kill()
+    for init in (True, False):
+        r, w = os.pipe()
+        try:
+            argv = [sys.executable, "-c", _ORPHAN, str(r)]
+            with pyns.spawn(argv, pid=True, init=init, pass_fds=[r], stdout=PIPE) as p:
+                assert p.stdout is not None and p.stdout.readline() == b"orphaned\n"
+                # PID 1's children: with an init, the program and the orphan; without, the
+                # program is PID 1 and the orphan its only child.
+                assert len(children_of(p.pid)) == (2 if init else 1)
+                os.close(w)  # the orphan exits
+                w = -1
+                if init:  # only the program is left: the init reaped the orphan
+                    _wait_until("reaped", lambda: len(children_of(p.pid)) == 1)
+                    assert [s for _, s in children_of(p.pid)] == ["S"]
+                else:  # control: nobody reaps it
+                    _wait_until("a zombie", lambda: [s for _, s in children_of(p.pid)] == ["Z"])
+                p.kill()
+        finally:
+            os.close(r)
+            if w >= 0:
+                os.close(w)
 
 
 def test_terminate_reaches_the_worker_and_its_status_comes_back():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -257,12 +256,16 @@ def _rtts(src: Host, dst: Host, n: int) -> list[float]:
 def test_shape_delay_grows_the_round_trip(topology: Topology) -> None:
     a, b = topology.host("a"), topology.host("b")
     topology.link(a, b)
-    base = statistics.median(_rtts(a, b, 20))
     _netem_or_skip(topology, a, b, delay_ms=20)
-    shaped = statistics.median(_rtts(a, b, 10))
-    # Both directions are delayed: the round trip grows by 2 x 20 ms.
-    assert 0.036 < shaped - base < 0.060, (base, shaped)
-    assert shaped / base > 5
+    for host in (a, b):  # as tc sees it
+        with host.enter():
+            qdiscs = subprocess.run(
+                ["tc", "qdisc", "show"], capture_output=True, text=True, check=True
+            ).stdout
+        assert "netem" in qdiscs and "delay 20ms" in qdiscs, qdiscs
+    # Both directions are delayed: no round trip is shorter than 2 x 20 ms (netem never
+    # sends early; how close to 40 ms they are is a bench row, benches/rows_topology.py).
+    assert min(_rtts(a, b, 5)) >= 0.040
 
 
 def test_shape_loss_is_statistical(topology: Topology) -> None:
@@ -388,6 +391,7 @@ def test_teardown_after_an_exception_kills_and_frees(netns: pyns.Namespace) -> N
     assert wait_for_links(netns, ["lo"]) == ["lo"]
 
 
+@pytest.mark.private_mounts  # naming a netns makes /run/netns a mount point
 def test_persist_names_the_namespaces() -> None:
     names = ["pyns-test-persist-a", "pyns-test-persist-b"]
     try:

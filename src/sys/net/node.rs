@@ -120,14 +120,21 @@ mod tests {
     use super::*;
     use crate::sys::net::link;
 
-    fn root() -> bool {
+    /// Whether the test can run as this user; if not, says so on stderr (not captured by the
+    /// test harness, so `cargo test` shows it next to the test's "ok").
+    fn root_or_skip(test: &str) -> bool {
         // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() == 0 }
+        let root = unsafe { libc::geteuid() == 0 };
+        if !root {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{test}: skipped: needs root");
+        }
+        root
     }
 
     #[test]
     fn a_node_has_its_own_namespaces_and_the_caller_stays() {
-        if !root() {
+        if !root_or_skip("a_node_has_its_own_namespaces_and_the_caller_stays") {
             return;
         }
         let before = Namespace::current(Kind::Net).unwrap();
