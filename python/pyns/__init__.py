@@ -34,6 +34,7 @@ from .process import Process, spawn
 isolate = Isolation
 
 __all__ = [
+    "__version__",
     "CLONE_NEWCGROUP",
     "CLONE_NEWIPC",
     "CLONE_NEWNET",
@@ -64,3 +65,10 @@ __all__ = [
     "spawn",
     "unshare",
 ]
+
+try:
+    from importlib.metadata import version as _version
+
+    __version__: str = _version("pyns")
+except Exception:  # noqa: BLE001 - not installed (a source tree): no version to report
+    __version__ = "0+unknown"

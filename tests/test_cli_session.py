@@ -1,0 +1,144 @@
+"""Rootless sessions: `pyns run -r --all -- CMD` as uid 65534 runs examples and a pytest session
+(topology fixture, isolate, enter, pyns.netns) as fake root; `pyns doctor`; CLI error lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pyns
+
+NOBODY = 65534
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {"PATH": os.path.dirname(sys.executable) + ":/usr/sbin:/usr/bin:/sbin:/bin",
+       "LANG": "C.UTF-8"}  # fmt: skip
+
+
+def as_nobody(*argv: str, cwd: str = "/", timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs argv as uid/gid 65534 with no groups (setpriv)."""
+    return subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=ENV,
+    )  # fmt: skip
+
+
+def session(*argv: str, **kw) -> subprocess.CompletedProcess[str]:
+    return as_nobody(sys.executable, "-m", "pyns", "run", "-r", "--all", "--", *argv, **kw)
+
+
+def test_rootless_session_makes_every_kind_owned_by_its_user_namespace():
+    code = """
+        import os, pyns
+        user = pyns.Namespace.current("user")
+        print(os.getuid(), os.getpid(), os.listdir("/run/netns"))
+        for kind in pyns.KINDS:
+            ns = pyns.Namespace.current(kind)
+            if kind != "user":
+                assert ns.owner() == user, kind
+            assert ns != pyns.Namespace.of(1, kind) or kind in ("pid",), kind
+    """
+    r = session(sys.executable, "-c", textwrap.dedent(code))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "0 2 []\n"
+
+
+def test_rootless_session_runs_an_example():
+    r = session(sys.executable, os.path.join(ROOT, "examples", "router_chain.py"))
+    assert r.returncode == 0, r.stderr
+    assert "got b'hello through r'" in r.stdout
+
+
+def test_rootless_session_runs_pytest_with_the_topology_fixture(tmp_path):
+    os.chmod(tmp_path, 0o777)
+    (tmp_path / "test_in_session.py").write_text(textwrap.dedent("""
+        import socket
+        import pyns
+
+        def test_topology(topology):
+            a, b = topology.host("a"), topology.host("b")
+            topology.link(a, b)
+            with b.enter():
+                server = socket.create_server((b.ip(), 7000))
+            with server, a.enter(), socket.create_connection((b.ip(), 7000), timeout=5):
+                server.accept()[0].close()
+
+        def test_isolate_enter_and_netns():
+            with pyns.isolate(uts=True, net=True, hostname="inner"):
+                assert socket.gethostname() == "inner"
+            ns = pyns.netns.add("blue")
+            with ns, ns.enter():
+                assert pyns.net.link("lo") is not None
+            assert pyns.netns.names() == ["blue"]
+            pyns.netns.remove("blue")
+    """))
+    os.chmod(tmp_path / "test_in_session.py", 0o644)
+    r = session(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                str(tmp_path / "test_in_session.py"), cwd=str(tmp_path))  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 passed" in r.stdout
+
+
+# --- doctor --------------------------------------------------------------------------------
+
+
+def test_doctor_as_root_and_as_nobody():
+    r = subprocess.run([sys.executable, "-m", "pyns", "doctor"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("ok    privilege: root with CAP_SYS_ADMIN and CAP_NET_ADMIN")
+    assert any(ln.startswith("ok    user namespaces") for ln in lines)
+    assert any("qdisc netem" in ln for ln in lines) and any("fd limit" in ln for ln in lines)
+    found = json.loads(subprocess.run([sys.executable, "-m", "pyns", "doctor", "--json"],
+                                      capture_output=True, text=True).stdout)  # fmt: skip
+    assert {f["check"] for f in found} >= {"privilege", "user namespaces", "clone3", "kernel"}
+    assert [f.check for f in pyns.doctor()] == [f["check"] for f in found]
+    r = as_nobody(sys.executable, "-m", "pyns", "doctor")
+    assert r.returncode == 0, r.stdout  # not root, but user namespaces work: nothing blocks
+    assert "warn  privilege: uid 65534" in r.stdout
+    assert "fix: sudo, or a rootless session: pyns run -r --all -- CMD" in r.stdout
+
+
+def test_doctor_explains_disabled_user_namespaces_and_exits_1():
+    # In a user namespace of our own where nested ones are limited to 0, as uid 65534.
+    script = (
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --reuid=65534 "
+        f"--regid=65534 --clear-groups {sys.executable} -m pyns doctor"
+    )
+    ids = "0 0 1\n65534 65534 1"
+    with pyns.spawn(
+        ["sh", "-c", script], user=True, uid_map=ids, gid_map=ids, setgroups="allow", cwd="/",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    ) as p:  # fmt: skip
+        out = p.communicate(timeout=60)[0].decode()
+    assert p.returncode == 1, out
+    assert ("FAIL  user namespaces: user namespaces are disabled: user.max_user_namespaces is 0"
+            " — fix: sysctl -w user.max_user_namespaces=15000") in out  # fmt: skip
+    assert "FAIL  privilege" in out
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_errors_are_one_line_with_the_fix():
+    with pyns.spawn(["sleep", "60"], net=True) as p:
+        try:
+            r = as_nobody(sys.executable, "-m", "pyns", "enter", "-t", str(p.pid), "-n", "true")
+            assert r.returncode == 125 and r.stderr.count("\n") == 1, r.stderr
+            assert "add -U" in r.stderr and "Operation not permitted" in r.stderr
+        finally:
+            p.kill()
+    r = as_nobody(sys.executable, "-m", "pyns", "netns", "add", "x")
+    assert r.returncode == 125 and r.stderr.count("\n") == 1, r.stderr
+    assert "-U" not in r.stderr and "pyns run -r --all" in r.stderr
+    r = as_nobody(sys.executable, "-m", "pyns", "run", "-n", "true")
+    assert r.returncode == 125 and r.stderr.count("\n") == 1, r.stderr
+    assert "add -r" in r.stderr
+    r = as_nobody(sys.executable, "-m", "pyns", "--debug", "run", "-n", "true")
+    assert r.returncode == 125 and "Traceback" in r.stderr
+    assert r.stderr.splitlines()[-1].startswith("pyns: ") and "add -r" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "pyns", "--debug", "run", "no-such-program-xyz"],
+                       capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 127 and "Traceback" in r.stderr
