@@ -359,12 +359,11 @@ def _commands() -> dict[str, tuple[Callable[..., int], list[Opt], str, bool]]:
     }
 
 
-def _fix(command: str, o: dict[str, Any], e: OSError) -> str | None:
+def _fix(command: str, o: dict[str, Any], e: BaseException) -> str | None:
     """The missing privilege and the flag or command that gives it, for this command line."""
     hint = getattr(e, "hint", None)
-    if e.errno not in (errno.EPERM, errno.EACCES) or os.geteuid() == 0 and hint:
-        return hint
-    if os.geteuid() == 0:
+    err = getattr(e, "errno", None)
+    if err not in (errno.EPERM, errno.EACCES) or os.geteuid() == 0:
         return hint
     if command == "run":
         if not any(o.get(k) for k in ("user", "map_user", "map_current", "map_auto", "all")):
@@ -374,6 +373,8 @@ def _fix(command: str, o: dict[str, Any], e: OSError) -> str | None:
             )
         return hint or "the kernel refused a user namespace here: see `pyns doctor`"
     if command == "enter":
+        if err == errno.EACCES:
+            return "the target belongs to another user: run as root"
         if not o.get("user") and not o.get("all"):
             return (
                 "needs CAP_SYS_ADMIN over the target's namespaces: add -U to join its user "
@@ -400,6 +401,11 @@ def _one_line(command: str, o: dict[str, Any], e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         where = f" ({os.fsdecode(e.filename)})" if e.filename is not None else ""
         text = f"{step}{where}: {e.strerror}" if step else f"{e.strerror}{where}"
+        fix = _fix(command, o, e)
+        if fix:
+            text += f"; {fix}"
+    elif isinstance(getattr(e, "errno", None), int):  # a ChildError: the child's step failed
+        text = f"{step or text}: {os.strerror(getattr(e, 'errno'))}"
         fix = _fix(command, o, e)
         if fix:
             text += f"; {fix}"
