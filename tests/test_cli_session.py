@@ -12,6 +12,8 @@ import sys
 import tempfile
 import textwrap
 
+import pytest
+
 import pyns
 
 NOBODY = 65534
@@ -48,10 +50,18 @@ def test_rootless_session_makes_every_kind_owned_by_its_user_namespace():
     assert r.stdout == "0 2 []\n['private']\n"
 
 
-def test_rootless_session_runs_an_example():
-    r = session(sys.executable, os.path.join(ROOT, "examples", "router_chain.py"))
+@pytest.mark.parametrize(
+    "example, expected",
+    [
+        ("router_chain.py", "got b'hello through r'"),
+        ("http_across_hosts.py", "client got: 200"),
+        ("partition_heal.py", "healed: connected"),
+    ],
+)
+def test_rootless_session_runs_the_examples(example: str, expected: str):
+    r = session(sys.executable, os.path.join(ROOT, "examples", example))
     assert r.returncode == 0, r.stderr
-    assert "got b'hello through r'" in r.stdout
+    assert expected in r.stdout
 
 
 def test_rootless_session_runs_pytest_with_the_topology_fixture():

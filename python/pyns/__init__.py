@@ -68,9 +68,17 @@ __all__ = [
     "unshare",
 ]
 
-try:
-    from importlib.metadata import version as _version
 
-    __version__: str = _version("pyns")
-except Exception:  # noqa: BLE001 - not installed (a source tree): no version to report
-    __version__ = "0+unknown"
+def __getattr__(name: str) -> str:
+    """``pyns.__version__``, read from the installed metadata on first use (importing
+    importlib.metadata costs more than the rest of pyns)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'pyns' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("pyns")
+    except PackageNotFoundError:  # a source tree, not installed
+        value = "0+unknown"
+    globals()["__version__"] = value
+    return value

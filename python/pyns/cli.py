@@ -470,6 +470,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(o, sub))
     except UsageError as e:
         return _usage_error(name, usage, e)
+    except BrokenPipeError:  # `pyns ls | head`: quiet, as a tool killed by SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
     except _ExecFailed as e:
         if debug:
             traceback.print_exc()

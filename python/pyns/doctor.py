@@ -7,14 +7,9 @@ each problem with the one-line fix. The pytest plugin's markers skip with the sa
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import fcntl
-import gzip
 import os
 import pwd
-import resource
-import shutil
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
@@ -240,6 +235,8 @@ def _subid(path: str) -> Optional[tuple[int, int]]:
 
 
 def _check_idmap_tools() -> list[Finding]:
+    import shutil
+
     out = []
     for tool in ("newuidmap", "newgidmap"):
         path = shutil.which(tool)
@@ -273,6 +270,8 @@ def _check_idmap_tools() -> list[Finding]:
 
 def _syscall_present(nr: int) -> bool:
     """True unless the syscall fails with ENOSYS (called with arguments it rejects)."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     r = libc.syscall(ctypes.c_long(nr), ctypes.c_void_p(0), ctypes.c_size_t(0),
                      ctypes.c_long(-1), ctypes.c_long(0))  # fmt: skip
@@ -280,6 +279,8 @@ def _syscall_present(nr: int) -> bool:
 
 
 def _pidfd_ns_ioctl() -> bool:
+    import fcntl
+
     try:
         pidfd = os.pidfd_open(os.getpid())
     except (OSError, AttributeError):
@@ -316,6 +317,8 @@ def _check_kernel() -> list[Finding]:
 
 
 def _kernel_config() -> dict[str, str]:
+    import gzip
+
     release = os.uname().release
     text = ""
     try:
@@ -389,6 +392,8 @@ def _check_run_netns() -> Finding:
 
 
 def _check_fd_limit(hosts: int = 1000) -> Finding:
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = hosts * FDS_PER_HOST + 64
     if soft == resource.RLIM_INFINITY or soft >= need:

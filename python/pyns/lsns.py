@@ -32,6 +32,8 @@ COLUMNS = {
     "ONS": "owner namespace identifier (inode number)",
 }
 _NUMERIC = {"NS", "NPROCS", "PID", "PPID", "UID", "PNS", "ONS", "NETNSID"}  # right-aligned
+#: Columns lsns never prints narrower (libsmartcols width hints, as observed with 2.38).
+_MIN_WIDTH = {"PID": 5, "PPID": 5}
 DEFAULT_COLUMNS = ("NS", "TYPE", "NPROCS", "PID", "USER", "COMMAND")
 PROCESS_COLUMNS = ("PID", "PPID", "USER", "COMMAND")
 NET_COLUMNS = ("NS", "TYPE", "NPROCS", "PID", "USER", "NETNSID", "NSFS", "COMMAND")
@@ -377,7 +379,7 @@ def format_rows(
             lines.append(" ".join(columns))
         lines += [" ".join(_raw(v) for v in cells) for cells in table]
         return "\n".join(lines)
-    widths = [len(c) for c in columns]
+    widths = [max(len(c), _MIN_WIDTH.get(c, 0)) for c in columns]
     for cells in table:
         widths = [max(w, len(v)) for w, v in zip(widths, cells)]
     all_rows = ([list(columns)] if headings else []) + table
