@@ -174,3 +174,24 @@ def test_errors_are_one_line_with_the_fix():
     r = subprocess.run([sys.executable, "-m", "pyns", "--debug", "run", "no-such-program-xyz"],
                        capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 127 and "Traceback" in r.stderr
+
+
+def test_doctor_explains_the_apparmor_restriction_and_seccomp(nobody):
+    r = nobody(
+        """
+        import errno
+        import pyns.machine as d
+        d._read_int = lambda path: 1 if "apparmor" in path else None
+        print(d._userns_explained()[1])
+        d._read_int = lambda path: None
+        d._try_userns = lambda: errno.EPERM
+        d._seccomp_filtered = lambda: True
+        print(d._userns_explained()[0])
+        print(d.userns_missing())
+        """
+    )
+    assert r.returncode == 0, r.stderr
+    apparmor, seccomp, reason = r.stdout.splitlines()
+    assert apparmor.startswith("sysctl -w kernel.apparmor_restrict_unprivileged_userns=0")
+    assert seccomp.startswith("unshare(CLONE_NEWUSER) fails with EPERM and a seccomp filter")
+    assert "fix: run the container with `--security-opt seccomp=unconfined`" in reason

@@ -30,7 +30,7 @@ from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
 from .process import Process, spawn
-from .doctor import doctor  # noqa: E402 - pyns.doctor() is the function, as documented
+from .machine import doctor
 
 isolate = Isolation
 

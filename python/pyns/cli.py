@@ -326,7 +326,7 @@ def _netns(o: dict[str, Any], rest: list[str]) -> int:
 
 
 def _doctor(o: dict[str, Any], rest: list[str]) -> int:
-    from .doctor import doctor
+    from .machine import doctor
 
     if rest:
         raise UsageError("too many arguments")

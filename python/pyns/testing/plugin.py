@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .._native import Namespace
     from .topology import Topology
 
-from ..doctor import root_missing, userns_missing  # the same checks as `pyns doctor`
+from ..machine import root_missing, userns_missing  # the same checks as `pyns doctor`
 
 __all__ = ["root_missing", "userns_missing"]
 

@@ -1,4 +1,4 @@
-"""``pyns doctor`` / ``pyns.doctor()``: what this machine lets pyns do, one finding per check,
+"""What this machine lets pyns do: ``pyns doctor`` / ``pyns.doctor()``, one finding per check,
 each problem with the one-line fix. The pytest plugin's markers skip with the same reasons.
 
     for finding in pyns.doctor():
