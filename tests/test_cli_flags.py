@@ -161,19 +161,21 @@ def test_run_kill_child_kills_the_program_when_pyns_dies(tool: str) -> None:
         os.close(pidfd)
 
 
-def test_run_without_kill_child_leaves_the_program_running() -> None:
+def test_run_without_kill_child_leaves_the_program_running(wait_for_comm) -> None:
     p = subprocess.Popen([*PYNS, "run", "sh", "-c", "echo $$; exec sleep 60"],
                          stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert p.stdout is not None
     with p.stdout:
         child = int(p.stdout.readline())
-    p.kill()
-    p.wait()
+    pidfd = os.pidfd_open(child)
     try:
-        with open(f"/proc/{child}/comm") as f:
-            assert f.read() == "sleep\n"
+        wait_for_comm(child, "sleep")
+        p.kill()
+        p.wait()  # pyns is gone; a parent-death signal would have been sent by now
+        assert select.select([pidfd], [], [], 0)[0] == []  # the program still runs
     finally:
         os.kill(child, signal.SIGKILL)
+        os.close(pidfd)
 
 
 # --- enter / nsenter -----------------------------------------------------------------------

@@ -330,7 +330,7 @@ def run_call(o: dict[str, Any]) -> Call:
         c.steps.append("--unshare-mnt")
         if propagation != "unchanged":
             c.steps += ["--propagation", propagation]
-    if o.get("all") and kinds["net"] and kinds["mnt"] | ("--unshare-mnt" in c.steps):
+    if o.get("all") and kinds["net"] and (kinds["mnt"] or "--unshare-mnt" in c.steps):
         c.steps.append("--netns-tmpfs")
     for name in ("monotonic", "boottime"):
         if o.get(name) is not None:
