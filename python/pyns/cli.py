@@ -256,7 +256,7 @@ LS_OPTS = [
 def _netns(o: dict[str, Any], rest: list[str]) -> int:
     from . import _native, netns
     from ._native import Namespace
-    from .lsns import _netnsid
+    from .lsns import netnsid
 
     action = rest[0] if rest else "list"
     args = rest[1:]
@@ -272,7 +272,7 @@ def _netns(o: dict[str, Any], rest: list[str]) -> int:
         for name in names:
             try:
                 with netns.open(name) as ns:
-                    nsid = _netnsid(ns.fileno())
+                    nsid = netnsid(ns.fileno())
             except OSError:
                 nsid = None
             print(name if nsid is None else f"{name} (id: {nsid})")

@@ -279,7 +279,17 @@ def _all_kinds() -> list[str]:
 
 
 def run_call(o: dict[str, Any]) -> Call:
-    """Turns ``pyns run``'s parsed options into a Call (checks everything first)."""
+    """Turns ``pyns run``'s parsed options into a Call, checking all of them first.
+
+    Args:
+        o: the options parsed with RUN_OPTS.
+
+    Returns:
+        The Call: spawn's keywords and the pre-exec steps.
+
+    Raises:
+        UsageError: a bad value or combination (util-linux's message).
+    """
     c = Call()
     kinds = {kind: bool(o.get(kind)) for kind in KINDS}
     for kind in KINDS:
@@ -367,7 +377,18 @@ def _open_dir(path: str) -> int:
 
 
 def enter_call(o: dict[str, Any]) -> Call:
-    """Turns ``pyns enter``'s parsed options into a Call."""
+    """Turns ``pyns enter``'s parsed options into a Call.
+
+    Args:
+        o: the options parsed with ENTER_OPTS.
+
+    Returns:
+        The Call: spawn's ``join`` and the pre-exec steps (fds of -r/-w opened here).
+
+    Raises:
+        UsageError: a bad value, or a namespace with neither FILE nor -t.
+        OSError: the -r/-w directory or the target's environ cannot be opened.
+    """
     c = Call()
     target = _number("PID", o["target"]) if o.get("target") is not None else None
     join: dict[str, Any] = {}
@@ -428,6 +449,10 @@ def enter_call(o: dict[str, Any]) -> Call:
 
 def persist_handshake(sock: socket.socket, files: dict[str, str]) -> None:
     """The parent's side of --sync: binds the namespaces the child sent to their files.
+
+    Args:
+        sock: the parent's end of the socketpair.
+        files: the file to bind each kind to.
 
     Raises:
         OSError: a bind failed (the child is told to stop).

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from ._native import KINDS, Namespace
 
-__all__ = ["COLUMNS", "NamespaceUse", "format_rows", "list_namespaces"]
+__all__ = ["COLUMNS", "NamespaceUse", "columns_for", "format_rows", "list_namespaces", "netnsid"]
 
 #: The columns of lsns, with their description (as ``lsns --help`` lists them).
 COLUMNS = {
@@ -138,8 +138,15 @@ def _nsfs_mounts() -> dict[int, list[str]]:
     return out
 
 
-def _netnsid(fd: int) -> int | None:
-    """The nsid the current network namespace gave the one behind `fd` (RTM_GETNSID)."""
+def netnsid(fd: int) -> int | None:
+    """The nsid the current network namespace gave another one (netlink RTM_GETNSID).
+
+    Args:
+        fd: an fd of the other network namespace.
+
+    Returns:
+        The nsid, or None when none is assigned (``ip netns`` prints no id, lsns "unassigned").
+    """
     rtm_getnsid, netnsa_nsid, netnsa_fd = 90, 1, 3
     attr = struct.pack("=HHI", 8, netnsa_fd, fd)
     body = struct.pack("=B3x", socket.AF_UNSPEC) + attr
@@ -183,7 +190,7 @@ def _relatives(path: str, kind: str) -> tuple[int, int, int | None]:
         except OSError:
             pass
         if kind == "net":
-            nsid = _netnsid(ns.fileno())
+            nsid = netnsid(ns.fileno())
     return pns, ons, nsid
 
 
@@ -231,7 +238,7 @@ def list_namespaces(
     rows: list[NamespaceUse] = []
     last_row_of: dict[int, int] = {}
     for (k, ino), ps in sorted(found.items(), key=lambda item: item[0][1]):
-        pns, ons, netnsid = _relatives(f"/proc/{min(ps)}/ns/{k}", k)
+        pns, ons, net_id = _relatives(f"/proc/{min(ps)}/ns/{k}", k)
         # lsns NSID lists the namespace's processes, one row each, in a tree of parents
         for p in sorted(ps) if nsid is not None else [min(ps)]:
             ppid, uid = _stat(p) or (0, 0)
@@ -244,7 +251,7 @@ def list_namespaces(
                 command=_command(p),
                 ppid=ppid,
                 uid=uid,
-                netnsid=netnsid,
+                netnsid=net_id,
                 nsfs=tuple(mounts.get(ino, ())) if k == "net" else (),
                 pns=pns,
                 ons=ons,
