@@ -444,13 +444,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     commands = _commands()
     if not rest or rest[0] not in commands:
-        e = UsageError(f"unknown command '{rest[0]}'" if rest else "no command given")
-        return _usage_error("pyns", USAGE, e)
+        what = f"unknown command '{rest[0]}'" if rest else "no command given"
+        return _usage_error("pyns", USAGE, UsageError(what))
     command = rest[0]
     func, opts, usage, permute = commands[command]
     name = f"pyns {command}"
+    o: dict[str, Any] = {}
     if command == "netns":
-        o, sub = {}, rest[1:]
+        sub = rest[1:]
         if sub and sub[0] in ("-h", "--help", "help"):
             print(usage, end="")
             return 0
