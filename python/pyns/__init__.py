@@ -30,10 +30,12 @@ from .errors import ChildError, NamespaceError, NotANamespaceError, UnsupportedE
 from .join import enter, namespaces
 from .call import run
 from .process import Process, spawn
+from .machine import doctor
 
 isolate = Isolation
 
 __all__ = [
+    "__version__",
     "CLONE_NEWCGROUP",
     "CLONE_NEWIPC",
     "CLONE_NEWNET",
@@ -54,6 +56,7 @@ __all__ = [
     "Switch",
     "UnsupportedError",
     "capabilities",
+    "doctor",
     "enter",
     "isolate",
     "mount",
@@ -65,3 +68,18 @@ __all__ = [
     "spawn",
     "unshare",
 ]
+
+
+def __getattr__(name: str) -> str:
+    """``pyns.__version__``, read from the installed metadata on first use (importing
+    importlib.metadata costs more than the rest of pyns)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'pyns' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("pyns")
+    except PackageNotFoundError:  # a source tree, not installed
+        value = "0+unknown"
+    globals()["__version__"] = value
+    return value

@@ -1,30 +1,32 @@
 """The ``pyns`` command line (also ``python -m pyns``).
 
-    pyns run [-u] [--hostname H] [-i] [-n] [-m] [-p] [--mount-proc] [--init] [-U] [-r] [-C] [-T]
-             -- CMD ...                           # like util-linux `unshare --fork`
-    pyns enter -t PID [-n -u -i -m -p -U -C -T | -a] [--netns NAME] -- CMD ...   # like nsenter
-    pyns ls [--json] [-t TYPE] [-p PID]           # like lsns
-    pyns netns add|del|ls NAME, pyns netns exec NAME -- CMD ...                  # like ip netns
-    pyns tour                                     # the classic experiments, end to end
+    pyns run [unshare(1) options] [--] CMD ...     # like util-linux `unshare --fork`
+    pyns run -r --all -- pytest                    # a rootless session: fake root in every kind
+    pyns enter [nsenter(1) options] [--] CMD ...   # like nsenter
+    pyns ls [lsns(8) options] [NSID]               # like lsns
+    pyns netns add|delete|list|exec|identify|pids|attach ...   # like ip netns
+    pyns doctor [--json]                           # what this machine lets pyns do
+    pyns tour                                      # the classic experiments, end to end
 
 Exit status as util-linux: the program's (128+N if killed by signal N), 125 when pyns itself
-failed, 126 when the program could not be executed, 127 when it was not found. Errors are one
-line on stderr; ``--debug`` shows the traceback.
+failed, 126 when the program could not be executed, 127 when it was not found, 1 for a misused
+command line (with the subcommand's usage). Errors are one line on stderr naming the step, the
+missing privilege and the fix; ``--debug`` adds the traceback and changes nothing else.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
 import signal
+import socket
 import sys
-from typing import Any, Sequence
+import traceback
+from typing import Any, Callable, Sequence
 
-from ._native import KINDS, Namespace
+from .cli_opts import REQUIRED, Opt, UsageError, parse
 from .errors import NamespaceError
-from .lsns import list_namespaces
 
 __all__ = ["main"]
 
@@ -35,17 +37,69 @@ EXIT_CANNOT_EXECUTE = 126
 #: The program was not found.
 EXIT_NOT_FOUND = 127
 
-#: (short flag, long flag, kind) for the namespace kinds, as unshare(1) and nsenter(1) spell them.
-_KIND_FLAGS = (
-    ("-m", "--mount", "mnt"),
-    ("-u", "--uts", "uts"),
-    ("-i", "--ipc", "ipc"),
-    ("-n", "--net", "net"),
-    ("-p", "--pid", "pid"),
-    ("-U", "--user", "user"),
-    ("-C", "--cgroup", "cgroup"),
-    ("-T", "--time", "time"),
-)
+USAGE = """\
+Usage:
+ pyns [--debug] <command> [options] [arguments]
+
+Linux namespaces, from Python.
+
+Commands:
+ run       run a program in new namespaces (like unshare --fork)
+ enter     run a program in other namespaces (like nsenter)
+ ls        list namespaces (like lsns)
+ netns     named network namespaces (like ip netns)
+ doctor    check what this machine lets pyns do
+ tour      run the classic namespace experiments and explain them
+
+Options:
+     --debug    show the traceback of an error (the exit status stays)
+ -h, --help     display this help
+ -V, --version  display version
+
+Exit status: the program's; 125 pyns failed, 126 cannot execute, 127 not found, 1 usage.
+"""
+
+LS_USAGE = """\
+Usage:
+ pyns ls [options] [<namespace>]
+
+List system namespaces (like lsns).
+
+Options:
+ -J, --json             use JSON output format
+ -l, --list             use list format output
+ -n, --noheadings       don't print headings
+ -o, --output <list>    define which output columns to use (+<list> adds to the default)
+     --output-all       output all columns
+ -p, --task <pid>       print process namespaces
+ -r, --raw              use the raw output format
+ -u, --notruncate       don't truncate text in columns
+ -W, --nowrap           don't use multi-line representation
+ -t, --type <name>      namespace type (mnt, net, ipc, user, pid, uts, cgroup, time)
+
+ -h, --help             display this help
+ -V, --version          display version
+"""
+
+NETNS_USAGE = """\
+Usage: pyns netns list
+       pyns netns add NAME
+       pyns netns attach NAME PID
+       pyns netns delete NAME
+       pyns netns identify [PID]
+       pyns netns pids NAME
+       pyns netns exec NAME [--] cmd ...
+"""
+
+DOCTOR_USAGE = """\
+Usage:
+ pyns doctor [--json]
+
+Check what this machine lets pyns do: one line per finding, each problem with its fix.
+Exit status 0 when nothing blocks pyns, 1 when a finding does.
+"""
+
+_COMMON = [Opt("help", "h", "help"), Opt("version", "V", "version")]
 
 
 class _ExecFailed(Exception):
@@ -56,18 +110,34 @@ class _ExecFailed(Exception):
         self.status = status
 
 
-def _command(args: argparse.Namespace) -> list[str]:
-    """The program to run: what follows ``--``, or ``$SHELL`` like unshare and nsenter."""
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    return cmd or [os.environ.get("SHELL") or "/bin/sh"]
+class _Failed(Exception):
+    """pyns failed and has said why (exit status 125)."""
 
 
-def _spawn_and_wait(cmd: list[str], **kwargs: Any) -> int:
-    """Runs `cmd` in a child (pyns.spawn), forwarding SIGTERM/SIGHUP; returns its status."""
+def version() -> str:
+    """pyns' version, as ``pyns --version`` prints it after the name."""
+    from . import __version__
+
+    return __version__
+
+
+def _command(rest: list[str]) -> list[str]:
+    """The program to run: the arguments, or ``$SHELL`` like unshare and nsenter."""
+    return rest or [os.environ.get("SHELL") or "/bin/sh"]
+
+
+def _spawn_and_wait(cmd: list[str], call: Any = None, **kwargs: Any) -> int:
+    """Runs `cmd` in a child (pyns.spawn), forwarding SIGTERM/SIGHUP/SIGQUIT; its status."""
+    from .cli_run import persist_handshake
     from .process import Process, spawn
 
+    kwargs = dict(kwargs, **(call.kwargs if call is not None else {}))
+    sync = None
+    pass_fds = list(call.fds) if call is not None else []
+    if call is not None and call.persist:
+        sync = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pass_fds.append(sync[1].fileno())
+    argv = call.argv(cmd, sync[1].fileno() if sync else None) if call is not None else cmd
     # The terminal sends SIGINT to the whole foreground group, the child included; signals sent
     # to pyns alone go on to the child (as `unshare --fork` does), also those that come while
     # it starts (they are delivered once it runs).
@@ -85,14 +155,27 @@ def _spawn_and_wait(cmd: list[str], **kwargs: Any) -> int:
     old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         try:
-            child.append(spawn(cmd, **kwargs))
+            child.append(spawn(argv, pass_fds=pass_fds, **kwargs))
         except OSError as e:
-            if e.filename is not None and os.fsdecode(e.filename) == cmd[0]:
+            if e.filename is not None and os.fsdecode(e.filename) == argv[0]:
                 status = EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_EXECUTE
-                raise _ExecFailed(status, f"failed to execute {cmd[0]}: {e.strerror}") from e
+                raise _ExecFailed(status, f"failed to execute {argv[0]}: {e.strerror}") from e
             raise
+        finally:
+            for fd in call.fds if call is not None else []:
+                os.close(fd)
+            if sync:
+                sync[1].close()
         for sig in pending:
             child[0].send_signal(sig)
+        if sync:
+            with sync[0]:
+                try:
+                    persist_handshake(sync[0], call.persist)
+                except OSError:
+                    sync[0].close()
+                    child[0].wait()
+                    raise
         code = child[0].wait()
     finally:
         for s, handler in old.items():
@@ -100,169 +183,242 @@ def _spawn_and_wait(cmd: list[str], **kwargs: Any) -> int:
     return code if code >= 0 else 128 - code
 
 
-def _run(args: argparse.Namespace) -> int:
-    kinds = {kind: getattr(args, kind) for _, _, kind in _KIND_FLAGS}
-    if args.map_root_user:
-        kinds["user"] = True
-    if args.mount_proc:
-        kinds["mnt"] = True
-    return _spawn_and_wait(
-        _command(args),
-        **kinds,
-        hostname=args.hostname,
-        map_root=args.map_root_user,
-        mount_proc=args.mount_proc,
-        init=args.init,
-        monotonic=args.monotonic,
-        boottime=args.boottime,
-    )
+def _run(o: dict[str, Any], rest: list[str]) -> int:
+    from .cli_run import run_call
+
+    return _spawn_and_wait(_command(rest), run_call(o))
 
 
-def _enter(args: argparse.Namespace) -> int:
-    wanted = [kind for _, _, kind in _KIND_FLAGS if getattr(args, kind)]
-    if args.target is None and (wanted or args.all or not args.netns):
-        raise ValueError("which process? give -t PID (or only --netns NAME)")
-    join: dict[str, Any] = {}
-    if args.target is not None:
-        from .target import resolve_kinds
+def _enter(o: dict[str, Any], rest: list[str]) -> int:
+    from .cli_run import enter_call
 
-        # -a, or no kinds: every namespace in which the target differs from us
-        kinds = [] if args.all else wanted
-        join = {ns.kind: ns for ns in resolve_kinds(args.target, kinds, "-t", user=True)}
-    if args.netns:
-        join["net"] = args.netns
+    return _spawn_and_wait(_command(rest), enter_call(o))
+
+
+def _ls(o: dict[str, Any], rest: list[str]) -> int:
+    from . import lsns
+
+    if len(rest) > 1:
+        raise UsageError("too many arguments")
+    nsid = None
+    if rest:
+        if not rest[0].isdigit():
+            raise UsageError(f"invalid namespace argument: '{rest[0]}'")
+        nsid = int(rest[0])
+    pid = None
+    if o.get("pid") is not None:
+        if not str(o["pid"]).isdigit():
+            raise UsageError(f"invalid PID argument: '{o['pid']}'")
+        pid = int(o["pid"])
+    kinds = o.get("type")
+    for k in kinds or []:
+        if k not in lsns.KINDS:
+            raise UsageError(f"unknown namespace type: {k}", status=1)
+    columns = list(lsns.COLUMNS) if o.get("output_all") else None
     try:
-        return _spawn_and_wait(_command(args), join=join)
-    finally:
-        for ns in join.values():
-            if isinstance(ns, Namespace):
-                ns.close()
-
-
-def _netns(args: argparse.Namespace) -> int:
-    from . import netns
-
-    if args.action in ("add",):
-        netns.add(args.name).close()
-    elif args.action in ("del", "delete"):
-        netns.remove(args.name)
-    elif args.action == "exec":
-        return _spawn_and_wait(_command(args), join={"net": args.name})
-    else:
-        for name in netns.names():
-            print(name)
+        columns = columns or lsns.columns_for(o.get("output"), kinds, nsid is not None)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        rows = lsns.list_namespaces(kind=kinds, pid=pid, nsid=nsid)
+    except ProcessLookupError:
+        rows = []  # as lsns: no such process, no rows
+    if not rows and nsid is not None:
+        print(f"pyns ls: not found namespace: {nsid}", file=sys.stderr)
+        return 1
+    text = lsns.format_rows(
+        rows,
+        columns,
+        json_out=bool(o.get("json")),
+        raw=bool(o.get("raw")),
+        flat=bool(o.get("list")),
+        headings=not o.get("noheadings"),
+    )
+    if rows:
+        print(text)
     return 0
 
 
-def _ls(args: argparse.Namespace) -> int:
-    rows = list_namespaces(kind=args.type, pid=args.pid)
-    if args.json:
-        print(json.dumps({"namespaces": [r.as_dict() for r in rows]}, indent=2))
+LS_OPTS = [
+    Opt("json", "J", "json"),
+    Opt("list", "l", "list"),
+    Opt("noheadings", "n", "noheadings"),
+    Opt("output", "o", "output", REQUIRED),
+    Opt("output_all", None, "output-all"),
+    Opt("pid", "p", "task", REQUIRED),
+    Opt("raw", "r", "raw"),
+    Opt("notruncate", "u", "notruncate"),
+    Opt("nowrap", "W", "nowrap"),
+    Opt("type", "t", "type", REQUIRED, many=True),
+] + _COMMON
+
+
+def _netns(o: dict[str, Any], rest: list[str]) -> int:
+    from . import _native, netns
+    from ._native import Namespace
+    from .lsns import netnsid
+
+    action = rest[0] if rest else "list"
+    args = rest[1:]
+    known = ("list", "ls", "show", "add", "delete", "del", "exec", "identify", "pids", "attach")
+    matches = [a for a in known if a.startswith(action)] if action else []
+    if action not in known and len(matches) == 1:
+        action = matches[0]  # ip's prefix matching: `pyns netns a` would be ambiguous
+    if action in ("list", "ls", "show"):
+        try:
+            names = os.listdir(netns.RUN_DIR)  # in directory order, as ip prints them
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            try:
+                with netns.open(name) as ns:
+                    nsid = netnsid(ns.fileno())
+            except OSError:
+                nsid = None
+            print(name if nsid is None else f"{name} (id: {nsid})")
         return 0
-    header = ("NS", "TYPE", "NPROCS", "PID", "USER", "COMMAND")
-    table = [header] + [
-        (str(r.ns), r.type, str(r.nprocs), str(r.pid), r.user, r.command) for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(5)]
-    for row in table:
-        cells = [
-            row[0].rjust(widths[0]),
-            row[1].ljust(widths[1]),
-            row[2].rjust(widths[2]),
-            row[3].rjust(widths[3]),
-            row[4].ljust(widths[4]),
-            row[5],
-        ]
-        print(" ".join(cells).rstrip())
+    if action in ("add", "delete", "del", "pids", "exec", "attach") and not args:
+        print("No netns name specified", file=sys.stderr)
+        return 1
+    if action == "add":
+        netns.add(args[0]).close()
+    elif action in ("delete", "del"):
+        netns.remove(args[0])
+    elif action == "attach":
+        if len(args) < 2:
+            print("No pid specified", file=sys.stderr)
+            return 1
+        with Namespace.of(int(args[1]), "net") as ns:
+            _native.netns_persist(ns, args[0])
+    elif action == "identify":
+        pid = int(args[0]) if args else os.getpid()
+        matches = []
+        with Namespace.of(pid, "net") as target:
+            for name in netns.names():
+                try:
+                    with netns.open(name) as ns:
+                        if ns == target:
+                            matches.append(name)
+                except OSError:
+                    continue
+        print(" ".join(matches))  # as ip: an empty line when there is none
+    elif action == "pids":
+        with netns.open(args[0]) as ns:
+            for entry in sorted((e.name for e in os.scandir("/proc") if e.name.isdigit()), key=int):
+                try:
+                    st = os.stat(f"/proc/{entry}/ns/net")
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == (ns.dev, ns.inode):
+                    print(entry)
+    elif action == "exec":
+        cmd = args[1:]
+        if cmd and cmd[0] == "--":
+            cmd = cmd[1:]
+        if not cmd:
+            print("No command specified", file=sys.stderr)
+            return 1
+        return _spawn_and_wait(cmd, join={"net": args[0]}, pdeathsig=None)
+    else:
+        print(f'Command "{action}" is unknown, try "pyns netns help".', file=sys.stderr)
+        return 255
     return 0
 
 
-def _tour(args: argparse.Namespace) -> int:
+def _doctor(o: dict[str, Any], rest: list[str]) -> int:
+    from .machine import doctor
+
+    if rest:
+        raise UsageError("too many arguments")
+    findings = doctor()
+    if o.get("json"):
+        print(json.dumps([f.as_dict() for f in findings], indent=2))
+    else:
+        for f in findings:
+            print(f.line())
+    return 1 if any(f.blocks for f in findings) else 0
+
+
+def _tour(o: dict[str, Any], rest: list[str]) -> int:
     from .tour import tour
 
     return tour()
 
 
-def _add_cmd(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...", help="the program (default $SHELL)"
-    )
+def _commands() -> dict[str, tuple[Callable[..., int], list[Opt], str, bool]]:
+    """name -> (function, options, usage, permute)."""
+    from .cli_run import ENTER_OPTS, ENTER_USAGE, RUN_OPTS, RUN_USAGE
+
+    return {
+        "run": (_run, list(RUN_OPTS), RUN_USAGE, False),
+        "enter": (_enter, list(ENTER_OPTS), ENTER_USAGE, False),
+        "ls": (_ls, LS_OPTS, LS_USAGE, True),
+        "netns": (_netns, list(_COMMON), NETNS_USAGE, False),
+        "doctor": (_doctor, [Opt("json", None, "json")] + _COMMON, DOCTOR_USAGE, False),
+        "tour": (_tour, list(_COMMON), "Usage:\n pyns tour\n", False),
+    }
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pyns",
-        description="Linux namespaces, from Python.",
-        epilog="Exit status: the program's; 125 pyns failed, 126 cannot execute, 127 not found.",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser("run", help="run a program in new namespaces (like unshare --fork)")
-    for short, long, kind in _KIND_FLAGS:
-        run.add_argument(short, long, dest=kind, action="store_true", help=f"new {kind} namespace")
-    run.add_argument("--hostname", help="the hostname in the new UTS namespace (implies -u)")
-    run.add_argument("--mount-proc", action="store_true", help="mount a fresh /proc (implies -m)")
-    run.add_argument(
-        "--init",
-        action="store_true",
-        help="with -p: run the program as PID 2 under pyns' init (reaps, forwards signals)",
-    )
-    run.add_argument(
-        "-r", "--map-root-user", action="store_true", help="map root to your uid/gid (implies -U)"
-    )
-    run.add_argument("--monotonic", type=float, help="CLOCK_MONOTONIC offset, seconds (implies -T)")
-    run.add_argument("--boottime", type=float, help="CLOCK_BOOTTIME offset, seconds (implies -T)")
-    run.add_argument("-f", "--fork", action="store_true", help="accepted; pyns always forks")
-    _add_cmd(run)
-    run.set_defaults(func=_run)
-
-    enter = sub.add_parser("enter", help="run a program in another process's namespaces (nsenter)")
-    enter.add_argument("-t", "--target", type=int, metavar="PID", help="the process")
-    for short, long, kind in _KIND_FLAGS:
-        enter.add_argument(short, long, dest=kind, action="store_true", help=f"its {kind} namespace")
-    enter.add_argument(
-        "-a", "--all", action="store_true", help="all of its namespaces that differ (the default)"
-    )
-    enter.add_argument("--netns", metavar="NAME", help="an `ip netns` name (or nsfs path)")
-    _add_cmd(enter)
-    enter.set_defaults(func=_enter)
-
-    ls = sub.add_parser("ls", help="list namespaces in use (like lsns)")
-    ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.add_argument("-t", "--type", choices=KINDS, help="only namespaces of this kind")
-    ls.add_argument("-p", "--task", dest="pid", type=int, help="only namespaces of this process")
-    ls.set_defaults(func=_ls)
-
-    netns = sub.add_parser("netns", help="named network namespaces (like ip netns)")
-    nsub = netns.add_subparsers(dest="action", required=True, metavar="ACTION")
-    nsub.add_parser("add", help="create /run/netns/NAME").add_argument("name")
-    nsub.add_parser("del", aliases=["delete"], help="remove NAME").add_argument("name")
-    nsub.add_parser("ls", aliases=["list"], help="list the names")
-    exec_ = nsub.add_parser("exec", help="run a program in NAME")
-    exec_.add_argument("name")
-    _add_cmd(exec_)
-    netns.set_defaults(func=_netns)
-
-    tour = sub.add_parser("tour", help="run the classic namespace experiments and explain them")
-    tour.set_defaults(func=_tour)
-    return parser
+def _fix(command: str, o: dict[str, Any], e: BaseException) -> str | None:
+    """The missing privilege and the flag or command that gives it, for this command line."""
+    hint = getattr(e, "hint", None)
+    err = getattr(e, "errno", None)
+    if err not in (errno.EPERM, errno.EACCES) or os.geteuid() == 0:
+        return hint
+    if command == "run":
+        if not any(o.get(k) for k in ("user", "map_user", "map_current", "map_auto", "all")):
+            return (
+                "needs CAP_SYS_ADMIN: add -r (fake root in a user namespace of your own) "
+                "or -U, or run as root"
+            )
+        return hint or "the kernel refused a user namespace here: see `pyns doctor`"
+    if command == "enter":
+        if err == errno.EACCES:
+            return "the target belongs to another user: run as root"
+        if not o.get("user") and not o.get("all"):
+            return (
+                "needs CAP_SYS_ADMIN over the target's namespaces: add -U to join its user "
+                "namespace first (it must be yours), or run as root"
+            )
+        return "needs CAP_SYS_ADMIN in the target's user namespace: run as root"
+    if command == "netns":
+        return (
+            "needs root (CAP_SYS_ADMIN to create and mount namespaces): sudo pyns netns ..., "
+            "or inside a rootless session: pyns run -r --all -- pyns netns ..."
+        )
+    return hint
 
 
-def _one_line(e: BaseException) -> str:
-    """An error as one line: what failed, the step pyns was doing, and for EPERM the fix."""
+def _one_line(command: str, o: dict[str, Any], e: BaseException) -> str:
+    """An error as one line: the step pyns was doing, what failed, and for EPERM the fix."""
     text = str(e) or type(e).__name__
     step = getattr(e, "step", None)
+    if step is None:
+        notes = getattr(e, "__notes__", None) or []
+        lines = [ln for note in notes for ln in str(note).splitlines()]
+        step = next((ln.split(": ", 1)[1] for ln in lines if ln.startswith("pyns was doing: ")),
+                    None)  # fmt: skip
     if isinstance(e, OSError) and e.strerror:
         where = f" ({os.fsdecode(e.filename)})" if e.filename is not None else ""
         text = f"{step}{where}: {e.strerror}" if step else f"{e.strerror}{where}"
-        if e.errno == errno.EPERM:
-            text += " — run as root, or add -U/-r for a user namespace of your own"
-        elif getattr(e, "hint", None):
-            text += f" — {e.hint}"
-    elif step:
+        fix = _fix(command, o, e)
+        if fix:
+            text += f"; {fix}"
+    elif isinstance(getattr(e, "errno", None), int):  # a ChildError: the child's step failed
+        text = f"{step or text}: {os.strerror(getattr(e, 'errno'))}"
+        fix = _fix(command, o, e)
+        if fix:
+            text += f"; {fix}"
+    elif step and step not in text:
         text = f"{text} ({step})"
-    return text
+    return " ".join(text.split("\n"))
+
+
+def _usage_error(name: str, usage: str, e: UsageError) -> int:
+    print(f"{name}: {e}", file=sys.stderr)
+    print(usage.rstrip("\n"), file=sys.stderr)
+    print(f"Try '{name} --help' for more information.", file=sys.stderr)
+    return e.status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,20 +428,63 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit status: the program's, or 125 (pyns failed), 126, 127 (see the module).
+        The exit status: the program's, or 125 (pyns failed), 126, 127, 1 (see the module).
     """
-    args = _parser().parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    top = [Opt("debug", None, "debug")] + _COMMON
     try:
-        return int(args.func(args))
+        g, rest = parse(top, args)
+    except UsageError as e:
+        return _usage_error("pyns", USAGE, e)
+    if g.get("help"):
+        print(USAGE, end="")
+        return 0
+    if g.get("version"):
+        print(f"pyns {version()}")
+        return 0
+    commands = _commands()
+    if not rest or rest[0] not in commands:
+        what = f"unknown command '{rest[0]}'" if rest else "no command given"
+        return _usage_error("pyns", USAGE, UsageError(what))
+    command = rest[0]
+    func, opts, usage, permute = commands[command]
+    name = f"pyns {command}"
+    o: dict[str, Any] = {}
+    if command == "netns":
+        sub = rest[1:]
+        if sub and sub[0] in ("-h", "--help", "help"):
+            print(usage, end="")
+            return 0
+    else:
+        try:
+            o, sub = parse(opts + [Opt("debug", None, "debug")], rest[1:], permute=permute)
+        except UsageError as e:
+            return _usage_error(name, usage, e)
+    debug = bool(g.get("debug") or o.get("debug"))
+    if o.get("help"):
+        print(usage, end="")
+        return 0
+    if o.get("version"):
+        print(f"{name} from pyns {version()}")
+        return 0
+    try:
+        return int(func(o, sub))
+    except UsageError as e:
+        return _usage_error(name, usage, e)
+    except BrokenPipeError:  # `pyns ls | head`: quiet, as a tool killed by SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
     except _ExecFailed as e:
-        if args.debug:
-            raise
+        if debug:
+            traceback.print_exc()
         print(f"pyns: {e}", file=sys.stderr)
         return e.status
     except (OSError, ValueError, TypeError, NamespaceError) as e:
-        if args.debug:
-            raise
-        print(f"pyns: {_one_line(e)}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"pyns: {_one_line(command, o, e)}", file=sys.stderr)
         return EXIT_SETUP
 
 
