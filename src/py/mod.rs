@@ -11,6 +11,7 @@ pub mod netinfo;
 pub mod node;
 pub mod qdisc;
 pub mod spawn;
+pub mod vlan;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).
 pub fn html<T: pyo3::PyClass>(obj: &pyo3::Bound<'_, T>, function: &str) -> pyo3::PyResult<String> {
