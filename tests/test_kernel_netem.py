@@ -108,16 +108,21 @@ def test_jitter_spreads_the_round_trips(pair) -> None:
     a, _ = pair
     base = statistics.median(round_trips(pair, 20))
     shape_or_skip("a0", a, delay_ms=DELAY_MS, jitter_ms=10)
-    rtts = [t - base for t in round_trips(pair, 40)]
-    # One shaped direction, delay uniform in 20 +- 10 ms: every extra lies in [10, 30] ms (with
-    # DELAY_RATIO's slack on the slow side), and 40 samples spread over most of that range.
-    assert min(rtts) > 0.010 * DELAY_RATIO[0], rtts
-    assert max(rtts) < 0.030 * DELAY_RATIO[1], rtts
-    assert max(rtts) - min(rtts) > 0.010, rtts
+    extra = [t - base for t in round_trips(pair, 40)]
+    # One shaped direction, delay uniform in 20 +- 10 ms: the extra time lies in [10, 30] ms.
+    # The 10th and 90th percentiles (12 and 28 ms expected) are held to DELAY_RATIO's slack,
+    # robust to the odd slow round trip of an emulated machine; they lie 16 ms apart, against
+    # 0 without jitter.
+    deciles = statistics.quantiles(extra, n=10)
+    p10, p90 = deciles[0], deciles[-1]
+    assert p10 > 0.010 * DELAY_RATIO[0], extra
+    assert p90 < 0.030 * DELAY_RATIO[1], extra
+    assert p90 - p10 > 0.008, extra
 
 
 def test_loss_drops_the_asked_share_within_binomial_bounds(pair) -> None:
     a, b = pair
+    round_trips(pair, 1)  # ARP resolved before any loss: 30 % of the datagrams, not of the queries
     shape_or_skip("a0", a, loss_pct=30)
     sent = 1000
     with udp(b, "10.9.0.2") as srv, udp(a, "10.9.0.1") as cli:

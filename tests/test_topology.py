@@ -270,8 +270,12 @@ def test_shape_delay_grows_the_round_trip(topology: Topology) -> None:
 def test_shape_loss_is_statistical(topology: Topology) -> None:
     a, b = topology.host("a"), topology.host("b")
     topology.link(a, b)
+    _rtts(a, b, 1)  # ARP resolved before any loss: 30 % of the datagrams, not of the queries
     _netem_or_skip(topology, a, b, loss_pct=30)
     with sock(b) as srv, sock(a) as cli:
+        # Room for all 600 (the default buffer holds ~270 small datagrams: the rest would be
+        # lost to it, not to netem); SO_RCVBUFFORCE (33) goes past rmem_max as root.
+        srv.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
         srv.bind((b.ip(), 0))
         srv.settimeout(0.2)
         sent = 600

@@ -35,10 +35,12 @@ fi
 
 # The pytest command, as run in the guest or here; $1: the junit file.
 pytest_cmd() {
+    local xml=$1
+    shift
     printf 'cd %q\n' "$REPO"
     printf 'export PYNS_VENV=%q PYTHONDONTWRITEBYTECODE=1\n' "$VENV"
     printf 'exec %q -m pytest -p no:cacheprovider -o timeout=600 -rs --junitxml=%q' \
-        "$VENV/bin/python" "$1"
+        "$VENV/bin/python" "$xml"
     printf ' %q' "$@"
     echo
 }

@@ -46,7 +46,9 @@ def main(args: list[str]) -> int:
             continue
         values = list(res.values())
         failed = values.count("FAILED")
-        rows.append((kernel, str(values.count("pass")), str(failed), str(values.count("skip")), secs))
+        rows.append(
+            (kernel, str(values.count("pass")), str(failed), str(values.count("skip")), secs)
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())

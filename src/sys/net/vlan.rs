@@ -2,7 +2,9 @@
 //! the kernel's `8021q` module provides.
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVlan, LinkAttribute, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::link;
@@ -51,7 +53,10 @@ mod tests {
         assert_eq!(validate_vid(1), Ok(1));
         assert_eq!(validate_vid(4094), Ok(4094));
         for bad in [0, 4095, -1, 65536 + 10] {
-            assert!(validate_vid(bad).unwrap_err().contains("1 to 4094"), "{bad}");
+            assert!(
+                validate_vid(bad).unwrap_err().contains("1 to 4094"),
+                "{bad}"
+            );
         }
     }
 }
