@@ -92,32 +92,30 @@ def round_trips(pair: tuple[pyns.Namespace, ...], n: int) -> list[float]:
 
 def test_delay_grows_the_round_trip_by_twice_the_delay(pair) -> None:
     a, b = pair
-    base = statistics.median(round_trips(pair, 20))
+    # The fastest of several round trips: a busy machine only ever adds to a round trip.
+    base = min(round_trips(pair, 20))
     shape_or_skip("a0", a, delay_ms=DELAY_MS)
     shape_or_skip("b0", b, delay_ms=DELAY_MS)
-    shaped = statistics.median(round_trips(pair, 15))
+    shaped = min(round_trips(pair, 15))
     ratio = (shaped - base) / (2 * DELAY_MS / 1000)
     assert DELAY_RATIO[0] < ratio < DELAY_RATIO[1], (base, shaped, ratio)
     net.unshape("a0", netns=a)
     net.unshape("b0", netns=b)
-    after = statistics.median(round_trips(pair, 20))
+    after = min(round_trips(pair, 20))
     assert after - base < 0.5 * DELAY_MS / 1000, (base, after)
 
 
 def test_jitter_spreads_the_round_trips(pair) -> None:
     a, _ = pair
-    base = statistics.median(round_trips(pair, 20))
+    base = min(round_trips(pair, 20))
     shape_or_skip("a0", a, delay_ms=DELAY_MS, jitter_ms=10)
-    extra = [t - base for t in round_trips(pair, 40)]
-    # One shaped direction, delay uniform in 20 +- 10 ms: the extra time lies in [10, 30] ms.
-    # The 10th and 90th percentiles (12 and 28 ms expected) are held to DELAY_RATIO's slack,
-    # robust to the odd slow round trip of an emulated machine; they lie 16 ms apart, against
-    # 0 without jitter.
+    extra = sorted(t - base for t in round_trips(pair, 40))
+    # One shaped direction, delay uniform in 20 +- 10 ms: the extra time is at least 10 ms, and
+    # the fastest of 40 comes close to it (a busy machine only adds); the 10th and 90th
+    # percentiles (12 and 28 ms expected) lie far apart, against ~0 without jitter.
+    assert DELAY_RATIO[0] < extra[0] / 0.010 < DELAY_RATIO[1], extra
     deciles = statistics.quantiles(extra, n=10)
-    p10, p90 = deciles[0], deciles[-1]
-    assert p10 > 0.010 * DELAY_RATIO[0], extra
-    assert p90 < 0.030 * DELAY_RATIO[1], extra
-    assert p90 - p10 > 0.008, extra
+    assert deciles[-1] - deciles[0] > 0.008, extra
 
 
 def test_loss_drops_the_asked_share_within_binomial_bounds(pair) -> None:
