@@ -45,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::net::net_links, m)?,
         wrap_pyfunction!(py::net::net_veth, m)?,
         wrap_pyfunction!(py::net::net_bridge, m)?,
+        wrap_pyfunction!(py::vlan::net_vlan, m)?,
         wrap_pyfunction!(py::net::net_set_link, m)?,
         wrap_pyfunction!(py::net::net_delete_link, m)?,
         wrap_pyfunction!(py::net::net_add_addr, m)?,

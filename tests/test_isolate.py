@@ -191,6 +191,7 @@ def test_cgroup_namespace_root_inside():
     assert lines and all(line.endswith(":/") for line in lines), lines
 
 
+@pytest.mark.kernel
 def test_time_children_get_the_new_time_namespace():
     mine = os.readlink("/proc/self/ns/time")
     with pyns.isolate(time=True) as iso:

@@ -184,6 +184,7 @@ def test_slave_and_shared_reports_slave_with_both_groups(pair):
     assert child.call(mount.propagation, base) == "slave"
 
 
+@pytest.mark.kernel
 def test_readonly_bind_rejects_writes_recursively(workdir):
     src, dst = workdir / "src", workdir / "dst"
     (src / "sub").mkdir(parents=True)
@@ -393,6 +394,7 @@ print(st.f_blocks * st.f_frsize)
 """
 
 
+@pytest.mark.kernel
 def test_rootless_bind_tmpfs_and_proc_as_nobody(nobody):
     inner = _pids_script(ROOTLESS)
     r = nobody(

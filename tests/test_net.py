@@ -634,6 +634,7 @@ def test_kernel_refusals_are_oserrors_with_the_request(make_netns: NsFactory) ->
 # ---------------------------------------------------------------- rootless
 
 
+@pytest.mark.kernel
 def test_rootless_in_own_user_and_net_namespace(nobody: Callable[..., Any]) -> None:
     r = nobody(
         """

@@ -62,6 +62,7 @@ def test_user_namespace_root_and_full_capabilities():
     assert pyns.run(os.getuid, user=True) == 65534
 
 
+@pytest.mark.kernel
 def test_time_namespace_offsets():
     def clocks():
         return time.clock_gettime(time.CLOCK_BOOTTIME), time.monotonic()
@@ -138,6 +139,7 @@ def test_enter_a_run_namespace_from_a_spawned_process():
         p.kill()
 
 
+@pytest.mark.kernel
 def test_rootless(nobody):
     r = nobody(
         """

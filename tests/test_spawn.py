@@ -46,6 +46,7 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+@pytest.mark.kernel
 def test_pid1_and_hostname_like_the_api_example():
     assert out(["sh", "-c", "echo $$; hostname"], pid=True, init=False, hostname="box") == (
         b"1\nbox\n"
@@ -53,10 +54,12 @@ def test_pid1_and_hostname_like_the_api_example():
     assert socket.gethostname() != "box"
 
 
+@pytest.mark.kernel
 def test_with_init_the_program_is_pid_2():
     assert out(["sh", "-c", "echo $$"], pid=True) == b"2\n"
 
 
+@pytest.mark.kernel
 def test_namespaces_of_the_child_and_enter():
     with pyns.spawn(["sleep", "30"], uts=True, net=True, hostname="inner") as p:
         ns = p.namespaces
@@ -296,6 +299,7 @@ def test_sigkill_to_pid1_kills_the_whole_namespace():
     assert not any(os.path.exists(f"/proc/{m}") for m in members)
 
 
+@pytest.mark.kernel
 def test_time_offsets():
     host = time.clock_gettime(time.CLOCK_BOOTTIME)
     uptime = float(out(["cat", "/proc/uptime"], boottime=100000).split()[0])
@@ -364,6 +368,7 @@ def test_map_root_with_everything():
     assert text.split() == [b"0", b"all", b"4"]  # init, sh, ps, wc
 
 
+@pytest.mark.kernel
 def test_rootless(nobody):
     r = nobody(
         """

@@ -42,6 +42,7 @@ __all__ = [
     "net_links",
     "net_veth",
     "net_bridge",
+    "net_vlan",
     "net_set_link",
     "net_delete_link",
     "net_add_addr",
@@ -349,6 +350,7 @@ def net_veth(
     name: str, peer: str, peer_netns: _Netns = None, netns: _Netns = None
 ) -> tuple[Link, Link]: ...
 def net_bridge(name: str, netns: _Netns = None) -> Link: ...
+def net_vlan(name: str, link: str, vid: int, netns: _Netns = None) -> Link: ...
 def net_set_link(
     name: str,
     netns: _Netns = None,

@@ -48,6 +48,7 @@ __all__ = [
     "shape",
     "unshape",
     "veth",
+    "vlan",
 ]
 
 #: What ``netns=`` accepts.
@@ -138,6 +139,35 @@ def bridge(name: str, *, netns: NetnsLike = None) -> Link:
         PermissionError: without CAP_NET_ADMIN.
     """
     return _native.net_bridge(name, netns)
+
+
+def vlan(name: str, link: str, vid: int, *, netns: NetnsLike = None) -> Link:
+    """Creates an 802.1Q VLAN on top of a link, like ``ip link add NAME link LINK type vlan id VID``.
+
+    The VLAN sends and receives the frames of ``link`` tagged with ``vid``; several VLANs on
+    one link model a trunk. It starts down, in the same namespace as ``link``.
+
+    Args:
+        name: the VLAN's interface name.
+        link: the link it sits on (a veth end, a bridge, ...), in ``netns``.
+        vid: the VLAN id, 1 to 4094.
+        netns: where ``link`` is and the VLAN is made; default: the calling thread's.
+
+    Returns:
+        The new ``Link`` (kind ``"vlan"``).
+
+    Raises:
+        TypeError: ``vid`` is not an int.
+        ValueError: a bad interface name, or ``vid`` outside 1..4094.
+        LookupError: there is no link named ``link``.
+        FileExistsError: a link named ``name`` exists already.
+        PermissionError: without CAP_NET_ADMIN.
+        pyns.UnsupportedError: the kernel has no VLAN support (the ``8021q`` module is not
+            loaded and cannot be loaded; ``modprobe 8021q`` loads it).
+    """
+    if not isinstance(vid, int) or isinstance(vid, bool):
+        raise TypeError(f"vid must be an int from 1 to 4094, not {type(vid).__name__}")
+    return _native.net_vlan(name, link, vid, netns)
 
 
 def set_link(

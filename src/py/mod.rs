@@ -12,6 +12,7 @@ pub mod node;
 pub mod qdisc;
 pub mod spawn;
 pub mod target;
+pub mod vlan;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).
 pub fn html<T: pyo3::PyClass>(obj: &pyo3::Bound<'_, T>, function: &str) -> pyo3::PyResult<String> {

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use super::error::{Error, Result};
 use super::kind::Kind;
@@ -69,7 +70,7 @@ thread_local! {
 /// its children's), through the thread's cached pidfd. `None` where the kernel lacks pidfs
 /// namespace ioctls; the caller then opens `/proc/thread-self/ns/<kind>`.
 pub fn thread_namespace_fd(kind: Kind, for_children: bool) -> Option<Result<OwnedFd>> {
-    if UNSUPPORTED.load(Ordering::Relaxed) {
+    if UNSUPPORTED.load(Ordering::Relaxed) || off_for_tests() {
         return None;
     }
     let forks = fork_generation();
@@ -91,6 +92,14 @@ pub fn thread_namespace_fd(kind: Kind, for_children: bool) -> Option<Result<Owne
         Ok(res) => Some(res),
         Err(_) => None, // the thread is exiting
     }
+}
+
+/// The test switch `PYNS_TEST_NO_PIDFD_NS=1`: pyns then acts as on a kernel before 6.11 (no
+/// pidfs namespace ioctls) and reads namespaces through `/proc`, so the test suite runs that
+/// fallback on any kernel. Meant for tests only; read once, at the first use.
+fn off_for_tests() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("PYNS_TEST_NO_PIDFD_NS").is_some_and(|v| v == "1"))
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
         if !p.offsets.is_empty() {
             write_offsets(p)?;
         }
+        enter_new_time()?;
     }
     if p.mnt_new {
         let flags = libc::MS_REC | libc::MS_PRIVATE;
@@ -227,6 +228,26 @@ fn write_offsets(p: &Plan) -> Result<(), Failure> {
     let r = raw::write(fd, text);
     raw::close(fd);
     check(r, Step::TimeOffsets, 0).map(drop)
+}
+
+/// Moves this process into the time namespace it has just made (setns(2) to its own
+/// `time_for_children`), with the offsets written, instead of leaving that to execve or a fork:
+/// Linux 6.1 (Debian 12) switches only forked children, not execve, and refuses a CLONE_VM
+/// clone (EINVAL) while a process's time namespace and its children's differ. The process is
+/// single-threaded here (it never shares the caller's memory with a new time namespace).
+fn enter_new_time() -> Result<(), Failure> {
+    let newtime = crate::sys::ns::CLONE_NEWTIME;
+    let fd = check(
+        raw::open(
+            c"/proc/self/ns/time_for_children",
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        ),
+        Step::Setns,
+        newtime,
+    )? as i32;
+    let r = raw::setns(fd, newtime);
+    raw::close(fd);
+    check(r, Step::Setns, newtime).map(drop)
 }
 
 /// The program's process, after the set-up: signals, fds, cwd, execve. Returns the failure.

@@ -274,9 +274,14 @@ impl Plan {
     }
 
     /// Whether the child may share the parent's memory (CLONE_VM): only when it execs without
-    /// leaving a process behind (no init, no relay) and never forks.
+    /// leaving a process behind (no init, no relay), never forks, and makes no time namespace
+    /// (it enters that with setns, which needs a process of its own).
     pub fn can_share_memory(&self) -> bool {
-        self.route == Route::Clone && self.exec.is_some() && !self.init && !self.stage
+        self.route == Route::Clone
+            && self.exec.is_some()
+            && !self.init
+            && !self.stage
+            && !self.time_new
     }
 }
 
