@@ -22,7 +22,12 @@ impl From<Error> for PyErr {
 fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
     let err = match e.kind {
         ErrorKind::Condition => return NamespaceError::new_err(e.to_string()),
-        ErrorKind::Unsupported => return UnsupportedError::new_err(e.to_string()),
+        ErrorKind::Unsupported => {
+            // The message is the whole story; the fix is also an attribute, as on OSErrors.
+            let err = UnsupportedError::new_err(e.to_string());
+            let _ = err.value(py).setattr("hint", e.advice().as_deref());
+            return err;
+        }
         ErrorKind::NotANamespace => return NotANamespaceError::new_err(e.to_string()),
         ErrorKind::Os => {
             let strerror = nix::errno::Errno::from_raw(e.errno).desc();

@@ -9,7 +9,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::link;
 use super::rtnl::Rtnl;
-use crate::sys::error::Result;
+use crate::sys::error::{Error, Result};
 
 /// The VLAN ids a tag can carry (0 and 4095 are reserved by IEEE 802.1Q).
 pub const VIDS: std::ops::RangeInclusive<u16> = 1..=4094;
@@ -37,11 +37,20 @@ pub fn add(rtnl: &mut Rtnl, name: &str, parent: &str, vid: u16) -> Result<()> {
         LinkInfo::Kind(InfoKind::Vlan),
         LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(vid)])),
     ]));
-    rtnl.ack(
+    match rtnl.ack(
         RouteNetlinkMessage::NewLink(msg),
         NLM_F_CREATE | NLM_F_EXCL,
         name,
-    )
+    ) {
+        // EOPNOTSUPP: no `vlan` link kind (8021q neither built in nor loadable on demand).
+        Err(e) if e.errno == libc::EOPNOTSUPP => Err(Error::unsupported(format!(
+            "this kernel has no VLAN support: the {MODULE} module is not loaded and could not \
+             be loaded on demand (CONFIG_VLAN_8021Q); load it with `modprobe {MODULE}` (Debian \
+             ships it in the linux-image package of the running kernel)"
+        ))
+        .hint(format!("modprobe {MODULE}"))),
+        r => r,
+    }
 }
 
 #[cfg(test)]
