@@ -130,10 +130,9 @@ def _nanoseconds(name: str, seconds: float | None) -> int | None:
         raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
     if isinstance(seconds, float) and not math.isfinite(seconds):
         raise ValueError(f"{name} must be a finite number of seconds, not {seconds}")
-    ns = seconds * 1_000_000_000 if isinstance(seconds, int) else round(seconds * 1e9)
-    if not -_MAX_NS <= ns <= _MAX_NS:
+    if abs(seconds) > _MAX_NS / 1e9:  # exact for any int, no overflow
         raise ValueError(f"{name} = {seconds} s is out of range (about ±292 years at most)")
-    return ns
+    return seconds * 1_000_000_000 if isinstance(seconds, int) else round(seconds * 1e9)
 
 
 def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list[Namespace]]:

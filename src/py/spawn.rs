@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyPermissionError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -113,12 +113,39 @@ impl ChildSpec {
 }
 
 /// A failure to start a child as a Python exception: OSError for the parent's syscalls and
-/// the program's execve/chdir, pyns.ChildError for a step of the child's set-up.
+/// the program's execve/chdir; PermissionError (with the missing privilege and the fix) for
+/// any step the kernel refused for want of a privilege, whichever process made it, so that
+/// spawn and run, on every route, raise the same; pyns.ChildError for other set-up steps.
 fn to_pyerr(py: Python<'_>, f: Failed) -> PyErr {
     match f {
         Failed::Os(e) => e.into(),
-        Failed::Setup(e) => child_error(py, &e),
+        Failed::Setup(e) if refused(&e) => e.into(),
+        Failed::IdMap(e) if refused(&e) => {
+            let err = PyPermissionError::new_err((e.errno, "the kernel refused the id map"));
+            add_note(
+                py,
+                &err,
+                &format!(
+                    "pyns was doing: {}
+{ID_MAP_HINT}",
+                    e.op
+                ),
+            );
+            err
+        }
+        Failed::Setup(e) | Failed::IdMap(e) => child_error(py, &e),
     }
+}
+
+/// How to get an id map that was refused (the new user namespace exists: user=True is set).
+const ID_MAP_HINT: &str = "Without CAP_SETUID/CAP_SETGID over the parent user namespace, a \
+    process may map only its own uid and gid (the gid with setgroups=\"deny\"), as \
+    map_root=True does. Map more through newuidmap/newgidmap (Debian package uidmap, with \
+    ranges for this user in /etc/subuid and /etc/subgid), or run as root.";
+
+/// Whether the kernel refused a step for want of a privilege.
+fn refused(e: &Error) -> bool {
+    e.errno == libc::EPERM || e.errno == libc::EACCES
 }
 
 fn child_error(py: Python<'_>, e: &Error) -> PyErr {

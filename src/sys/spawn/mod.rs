@@ -56,8 +56,11 @@ fn kill_and_reap(pid: libc::pid_t) {
 pub enum Failed {
     /// A system call of the parent, or the program's execve/chdir (an OSError in Python).
     Os(Error),
-    /// A step of the child's set-up (pyns.ChildError in Python).
+    /// A step of the child's set-up (pyns.ChildError in Python; PermissionError when the
+    /// kernel refused it for want of a privilege).
     Setup(Error),
+    /// Writing the child's id maps (PermissionError when refused, else pyns.ChildError).
+    IdMap(Error),
 }
 
 impl From<Error> for Failed {
@@ -102,7 +105,7 @@ impl Starting {
                     self.gid_map.as_ref(),
                     self.setgroups,
                 )
-                .map_err(Failed::Setup)?;
+                .map_err(Failed::IdMap)?;
                 self.channel.send_go()?;
                 Ok(None)
             }
