@@ -29,6 +29,7 @@ from . import mount, net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
+from .child import ChildOptions
 from .process import Process, spawn
 
 isolate = Isolation
@@ -45,6 +46,7 @@ __all__ = [
     "KINDS",
     "Capabilities",
     "ChildError",
+    "ChildOptions",
     "IdMap",
     "Isolation",
     "Namespace",

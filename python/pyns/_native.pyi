@@ -199,7 +199,6 @@ def spawn(
     pass_fds: Sequence[int],
     close_fds: bool,
 ) -> None: ...
-@final
 def fork(started: list[tuple[int, int, int]], spec: ChildSpec) -> None: ...
 @final
 class MountInfo:
