@@ -237,7 +237,9 @@ pub fn fork(py: Python<'_>, started: &Bound<'_, PyList>, spec: &ChildSpec) -> Py
         after_parent: pyo3::ffi::PyOS_AfterFork_Parent,
         after_child: pyo3::ffi::PyOS_AfterFork_Child,
     };
-    match core::fork::fork(&spec, &hooks).map_err(|f| to_pyerr(py, f))? {
+    // Taken with the GIL released: its holder may run Python (the fork callbacks).
+    let lock = py.detach(core::StartLock::acquire);
+    match core::fork::fork(&spec, &hooks, lock).map_err(|f| to_pyerr(py, f))? {
         Forked::Child(result) => started.append((0, -1, result.into_raw_fd())),
         Forked::Parent(starting, result) => {
             let child = finish(py, starting)?;

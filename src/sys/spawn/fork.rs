@@ -96,12 +96,13 @@ fn in_place(spec: &Spec) -> bool {
 }
 
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
-/// interpreter's hooks, like os.fork). The caller must hold the GIL. In the parent, `poll`
+/// interpreter's hooks, like os.fork). The caller must hold the GIL, and `lock`, which it must
+/// take with the GIL released: the thread that holds the lock runs Python's fork callbacks,
+/// which may hand the GIL to another thread. In the parent, `poll`
 /// the result until the child is ready; in the child, run the function and write its result
 /// to the pipe.
-pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
+pub fn fork(spec: &Spec, hooks: &ForkHooks, lock: StartLock) -> Result<Forked, Failed> {
     let mut plan = Box::new(Plan::new(spec, None, true)?);
-    let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
     let result = result_pipe()?;
     plan.set_channel(child_end.as_raw_fd());

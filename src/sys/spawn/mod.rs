@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use channel::{Channel, Event, Step};
 use spec::{Plan, Route};
 pub use spec::{Program, Spec};
-use start_lock::StartLock;
+pub use start_lock::StartLock;
 use trampoline::Stack;
 
 use super::error::Error;
