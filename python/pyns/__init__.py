@@ -29,6 +29,7 @@ from . import mount, net, netns
 from .errors import ChildError, NamespaceError, NotANamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
+from .child import ChildOptions
 from .process import Process, spawn
 from .machine import doctor
 
@@ -47,6 +48,7 @@ __all__ = [
     "KINDS",
     "Capabilities",
     "ChildError",
+    "ChildOptions",
     "IdMap",
     "Isolation",
     "Namespace",

@@ -368,6 +368,8 @@ def run_call(o: dict[str, Any]) -> Call:
         c.steps.append("--keep-caps")
     c.kwargs["pdeathsig"] = _signal(o["kill_child"]) if o.get("kill_child") else None
     c.kwargs["init"] = bool(o.get("init") or o.get("all"))
+    if kinds["net"]:
+        c.kwargs["loopback"] = False  # as util-linux unshare: lo stays down
     c.kwargs.update({k: v for k, v in kinds.items() if v})
     return c
 
