@@ -285,9 +285,6 @@ def _until_exists(path: str) -> str:
     return "released"
 
 
-@pytest.mark.skip(
-    reason="TEMPORARY (issue 10): concurrent run() deadlocks; proc's fix removes this"
-)
 def test_concurrent_children_do_not_stall_each_other(tmp_path, watchdog):
     # A child forked by one thread must not hold the fds of another thread's child in
     # flight (its set-up channel, its result pipe): the other's run/spawn would wait for

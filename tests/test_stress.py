@@ -208,37 +208,18 @@ def _stress(
     assert all(counts), f"a thread never finished a call: {counts}"
 
 
-# TEMPORARY (issue 10): remove once run() no longer deadlocks when threads fork at once.
-# A thread in _native.fork waits for spawn's StartLock holding the GIL, while the holder runs
-# Python at-fork hooks (logging's) and waits for the GIL. A hang ends the whole run (watchdog),
-# so these cannot be xfail. Reproducer: NOTES/ci.md. Helper "proc" owns the fix.
-_RUN_DEADLOCKS = pytest.mark.skip(reason="TEMPORARY: concurrent run() deadlocks (issue 10)")
-
-
-@_RUN_DEADLOCKS
 def test_threads_mixing_every_entry_point(
     sleeper: subprocess.Popen[bytes], watchdog: Watchdog
 ) -> None:
     _stress(watchdog, sleeper.pid)
 
 
-@_RUN_DEADLOCKS
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 10 d2/d3: Process has no lock (helper proc fixes it; remove this mark then)",
-)
 def test_threads_killing_and_waiting_for_a_shared_process(
     sleeper: subprocess.Popen[bytes], watchdog: Watchdog
 ) -> None:
     _stress(watchdog, sleeper.pid, share_process=True)
 
 
-@_RUN_DEADLOCKS
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 10 d6: closing a Namespace another thread uses (helper ns fixes it; remove "
-    "this mark then)",
-)
 def test_threads_closing_a_shared_namespace_while_others_use_it(
     sleeper: subprocess.Popen[bytes], watchdog: Watchdog
 ) -> None:
