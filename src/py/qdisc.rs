@@ -3,7 +3,6 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::errors::UnsupportedError;
 use super::net::{f64_arg, no_link, valid_name, Netns};
 use crate::sys::error::{Error, ErrorKind, Result};
 use crate::sys::net::link;
@@ -116,9 +115,9 @@ fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> 
 
 fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
     if e.kind == ErrorKind::Unsupported {
-        return UnsupportedError::new_err(format!(
-            "{e}: delay_ms, jitter_ms and loss_pct need netem; rate_mbit alone uses tbf"
-        ));
+        let op =
+            format!("{e}: delay_ms, jitter_ms and loss_pct need netem; rate_mbit alone uses tbf");
+        return Error { op: op.into(), ..e }.into();
     }
     no_link(py, e, name)
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::PyTypeInfo;
 use pyo3::types::PyList;
+use pyo3::PyTypeInfo;
 
 use super::errors::{add_note, note, parse_kind, ChildError};
 use super::idmap::PyIdMap;

@@ -167,30 +167,8 @@ pub fn add(
     qdisc: &Qdisc,
     subject: &str,
 ) -> Result<()> {
-    let mut msg = message(index, parent, handle);
-    msg.attributes
-        .push(TcAttribute::Kind(qdisc.kind().to_owned()));
-    if let Some(opts) = qdisc.options() {
-        msg.attributes
-            .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
-    }
-    let what = format!("{subject} ({})", qdisc.kind());
-    match rtnl.ack(
-        RouteNetlinkMessage::NewQueueDiscipline(msg),
-        NLM_F_CREATE | NLM_F_EXCL,
-        &what,
-    ) {
-        // ENOENT for a qdisc of a kind the kernel does not know (tc: "Unknown qdisc").
-        Err(e) if e.errno == libc::ENOENT => Err(Error::unsupported(format!(
-            "this kernel has no {kind} qdisc: load its module with `modprobe sch_{kind}` \
-             (it ships with the kernel's modules: linux-image-$(uname -r) on Debian, \
-             linux-modules-extra-$(uname -r) on Ubuntu), or build the kernel with \
-             CONFIG_NET_SCH_{KIND}",
-            kind = qdisc.kind(),
-            KIND = qdisc.kind().to_uppercase()
-        ))),
-        r => r,
-    }
+    let flags = NLM_F_CREATE | NLM_F_EXCL;
+    new_qdisc(rtnl, message(index, parent, handle), qdisc, subject, flags)
 }
 
 /// Puts `qdisc` at the root of the link with interface index `index` in place of what is
@@ -201,22 +179,45 @@ pub fn add(
 /// change the old qdisc's parameters, keeping its children, or refuse another kind): 1:
 /// unless that is taken (EEXIST), then 3:.
 pub fn replace_root(rtnl: &mut Rtnl, index: u32, qdisc: &Qdisc, subject: &str) -> Result<u16> {
+    let flags = NLM_F_CREATE | NLM_F_REPLACE | NLM_F_EXCL;
     for major in [1, 3] {
-        let mut msg = message(index, ROOT, handle(major, 0));
-        msg.attributes
-            .push(TcAttribute::Kind(qdisc.kind().to_owned()));
-        if let Some(opts) = qdisc.options() {
-            msg.attributes
-                .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
-        }
-        let what = format!("{subject} ({})", qdisc.kind());
-        let flags = NLM_F_CREATE | NLM_F_REPLACE | NLM_F_EXCL;
-        match rtnl.ack(RouteNetlinkMessage::NewQueueDiscipline(msg), flags, &what) {
+        let msg = message(index, ROOT, handle(major, 0));
+        match new_qdisc(rtnl, msg, qdisc, subject, flags) {
             Err(e) if e.errno == libc::EEXIST && major == 1 => continue,
             r => return r.map(|()| major),
         }
     }
     Ok(3)
+}
+
+/// Sends RTM_NEWQDISC for `qdisc` with `flags`; a kind the kernel does not know (ENOENT, tc:
+/// "Unknown qdisc") is an Unsupported error that says how to get it.
+fn new_qdisc(
+    rtnl: &mut Rtnl,
+    mut msg: TcMessage,
+    qdisc: &Qdisc,
+    subject: &str,
+    flags: u16,
+) -> Result<()> {
+    msg.attributes
+        .push(TcAttribute::Kind(qdisc.kind().to_owned()));
+    if let Some(opts) = qdisc.options() {
+        msg.attributes
+            .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
+    }
+    let what = format!("{subject} ({})", qdisc.kind());
+    match rtnl.ack(RouteNetlinkMessage::NewQueueDiscipline(msg), flags, &what) {
+        Err(e) if e.errno == libc::ENOENT => Err(Error::unsupported(format!(
+            "this kernel has no {kind} qdisc: load its module with `modprobe sch_{kind}` \
+             (it ships with the kernel's modules: linux-image-$(uname -r) on Debian, \
+             linux-modules-extra-$(uname -r) on Ubuntu), or build the kernel with \
+             CONFIG_NET_SCH_{KIND}",
+            kind = qdisc.kind(),
+            KIND = qdisc.kind().to_uppercase()
+        ))
+        .hint(format!("modprobe sch_{}", qdisc.kind()))),
+        r => r,
+    }
 }
 
 /// Deletes the root qdisc of the link with interface index `index` (RTM_DELQDISC, tc(8)
