@@ -106,8 +106,9 @@ def test_cli_reads_step_and_hint_not_the_note():
     e = PermissionError(errno.EACCES, "Permission denied", "/proc/1/ns/net")
     e.step = "open namespace file"
     e.hint = "be the same user"
-    assert _one_line(e) == (
-        "open namespace file (/proc/1/ns/net): Permission denied — be the same user"
+    e.add_note("pyns was doing: something else")  # the note is for people, not parsed
+    assert _one_line("ls", {}, e) == (
+        "open namespace file (/proc/1/ns/net): Permission denied; be the same user"
     )
 
 

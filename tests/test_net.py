@@ -206,6 +206,7 @@ def link_state(ns: str) -> dict[str, tuple[Any, ...]]:
     }
 
 
+@pytest.mark.private_mounts
 def test_set_link_with_a_master_that_takes_no_ports_changes_nothing(
     named: Callable[[], str],
 ) -> None:
@@ -225,6 +226,7 @@ def test_set_link_with_a_master_that_takes_no_ports_changes_nothing(
     assert link_state(n) == before
 
 
+@pytest.mark.private_mounts
 def test_set_link_checks_the_mtu_range_and_a_new_name_first(named: Callable[[], str]) -> None:
     n = named()
     net.veth("v0", "v1", netns=n)
@@ -242,6 +244,7 @@ def test_set_link_checks_the_mtu_range_and_a_new_name_first(named: Callable[[], 
     assert net.link("lo", netns=n).mtu == 200_000
 
 
+@pytest.mark.private_mounts
 def test_a_change_the_kernel_refuses_is_put_back(named: Callable[[], str]) -> None:
     n = named()
     net.bridge("b0", netns=n)
@@ -266,6 +269,7 @@ def full_bridge(named: Callable[[], str]) -> str:
     return n
 
 
+@pytest.mark.private_mounts
 def test_a_port_keeps_its_master_when_another_refuses_it(full_bridge: str) -> None:
     n = full_bridge
     net.bridge("br0", netns=n)
@@ -279,6 +283,7 @@ def test_a_port_keeps_its_master_when_another_refuses_it(full_bridge: str) -> No
     assert link_state(n) == before
 
 
+@pytest.mark.private_mounts
 def test_a_move_the_kernel_refuses_half_way_comes_back(
     named: Callable[[], str], full_bridge: str
 ) -> None:
@@ -313,6 +318,7 @@ def root_qdisc(ns: str, dev: str) -> tuple[str, str] | None:
     return None if root is None else (root["kind"], root["handle"])
 
 
+@pytest.mark.private_mounts
 def test_a_new_shape_replaces_the_old_in_one_step(named: Callable[[], str]) -> None:
     n = named()
     net.veth("s0", "s1", netns=n)

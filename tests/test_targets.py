@@ -21,7 +21,7 @@ ENTRY = {"pid": "pid_for_children", "time": "time_for_children"}
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="joins namespaces: needs root")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def target():
     """A program in a new namespace of every kind, and its namespaces by kind."""
     flags = {k: True for k in HERE}
@@ -131,9 +131,13 @@ def test_a_topology_host_is_a_target():
 
 def test_cli_enter_uses_the_same_namespaces(target):
     p, expected = target
-    for flag, kind in [("-u", "uts"), ("-n", "net"), ("-p", "pid"), ("-U", "user")]:
+    # -U: as nsenter, keep our credentials (the target's user namespace maps no ids, so
+    # nsenter's default, becoming uid/gid 0 there, would fail with EINVAL as nsenter does).
+    for flags, kind in [
+        (["-u"], "uts"), (["-n"], "net"), (["-p"], "pid"), (["-U", "--preserve-credentials"], "user")
+    ]:
         out = subprocess.run(
-            [sys.executable, "-m", "pyns", "enter", "-t", str(p.pid), flag, "--",
+            [sys.executable, "-m", "pyns", "enter", "-t", str(p.pid), *flags, "--",
              "readlink", f"/proc/self/ns/{kind}"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()

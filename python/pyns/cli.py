@@ -392,12 +392,7 @@ def _fix(command: str, o: dict[str, Any], e: BaseException) -> str | None:
 def _one_line(command: str, o: dict[str, Any], e: BaseException) -> str:
     """An error as one line: the step pyns was doing, what failed, and for EPERM the fix."""
     text = str(e) or type(e).__name__
-    step = getattr(e, "step", None)
-    if step is None:
-        notes = getattr(e, "__notes__", None) or []
-        lines = [ln for note in notes for ln in str(note).splitlines()]
-        step = next((ln.split(": ", 1)[1] for ln in lines if ln.startswith("pyns was doing: ")),
-                    None)  # fmt: skip
+    step = getattr(e, "step", None)  # every error pyns raises has it (and `.hint`)
     if isinstance(e, OSError) and e.strerror:
         where = f" ({os.fsdecode(e.filename)})" if e.filename is not None else ""
         text = f"{step}{where}: {e.strerror}" if step else f"{e.strerror}{where}"
