@@ -317,7 +317,7 @@ def test_topology_errors(topology: Topology) -> None:
     with pytest.raises(ValueError, match="overlaps"):
         topology.link(a, b, subnet=s1.subnet)
     with pytest.raises(ValueError, match="not linked directly"):
-        topology.partition(a, b)
+        topology.partition(a, s1)  # a switch has no address: only its links can be cut
     with pytest.raises(ValueError, match="mtu"):
         topology.link(a, b, mtu=10)
     with Topology() as other:

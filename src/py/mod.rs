@@ -10,6 +10,7 @@ pub mod net;
 pub mod netinfo;
 pub mod node;
 pub mod qdisc;
+pub mod rule;
 pub mod spawn;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from .._native import Namespace, Switch as _Enter
@@ -61,6 +62,7 @@ class Host(_Node):
         super().__init__(topology, name, handles)
         self.forwarding = forwarding
         self._addresses: list[tuple[str, Interface]] = []
+        self._spawned: list[Process] = []
 
     def __repr__(self) -> str:
         kind = "router" if self.forwarding else "host"
@@ -70,6 +72,10 @@ class Host(_Node):
     def addresses(self) -> list[str]:
         """The host's addresses in CIDR form (``'10.0.0.1/24'``), in link order."""
         return [str(a) for _, a in self._addresses]
+
+    def _down(self) -> set[str]:
+        """The names of its links that ``Topology.link_down`` took down."""
+        return {v.ifname(self) for v in self.links if not v.up}
 
     @property
     def interfaces(self) -> list[str]:
@@ -129,7 +135,41 @@ class Host(_Node):
         procs = self._topology._processes
         procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
         procs.append(proc)
+        self._spawned = [p for p in self.processes] + [proc]
         return proc
+
+    @property
+    def processes(self) -> list[Process]:
+        """The programs spawned in the host that have not been reaped, in start order."""
+        return [p for p in self._spawned if p.poll() is None]
+
+    def pause(self) -> None:
+        """Stops every program spawned in the host (SIGSTOP), like Jepsen's pause nemesis:
+        its sockets stay open, peers see silence. ``resume`` continues them."""
+        for p in self.processes:
+            p.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Continues the programs that ``pause`` stopped (SIGCONT)."""
+        for p in self.processes:
+            p.send_signal(signal.SIGCONT)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Sends `sig` to every program spawned in the host; for SIGKILL, also waits for them
+        to die (a paused program dies too), so that ``processes`` is empty after it.
+
+        Args:
+            sig: the signal (``signal.SIGTERM`` to let them clean up; not waited for).
+
+        Raises:
+            PermissionError: not allowed to signal them.
+        """
+        procs = self.processes
+        for p in procs:
+            p.send_signal(sig)
+        if sig == signal.SIGKILL:
+            for p in procs:
+                p.wait()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Calls ``fn(*args, **kwargs)`` in a child inside the host (``pyns.run``).
@@ -196,6 +236,8 @@ class Veth:
         a, b: the two nodes, in the order given to ``Topology.link``.
         subnet: the link's subnet (a switch's for links to a switch).
         addresses: ``(a's, b's)`` addresses in CIDR form; None for a switch's end.
+        partitioned: whether ``Topology.partition`` cut this link (its qdiscs drop all).
+        up: False after ``Topology.link_down``, until ``link_up``.
     """
 
     def __init__(
@@ -214,6 +256,7 @@ class Veth:
         self._ifaces = addresses
         self._shape: Optional[dict[str, Optional[float]]] = None
         self.partitioned = False
+        self.up = True
 
     @property
     def shaped(self) -> bool:

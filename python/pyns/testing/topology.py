@@ -10,12 +10,14 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
 from . import routing
+from .faults import Cuts
+from .nemesis import FAULTS, Nemesis
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
@@ -74,6 +76,7 @@ class Topology:
         self._subnets = Subnets()
         self._routes: dict[Host, dict[_Network, str]] = {}
         self._routers = 0
+        self._cuts = Cuts()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -301,6 +304,8 @@ class Topology:
         self._links.append(veth)
         if self._routers:
             self.route()
+        if self._cuts.pairs:
+            self._cuts.sync()  # the new addresses are cut too
         return veth
 
     @staticmethod
@@ -335,7 +340,7 @@ class Topology:
         self._check_open()
         hosts = self.hosts
         wanted = routing.compute(
-            {h: [iface for _, iface in h._addresses] for h in hosts},
+            {h: [iface for name, iface in h._addresses if name not in h._down()] for h in hosts},
             [h for h in hosts if h.forwarding],
         )
         for h, found in wanted.items():
@@ -349,6 +354,52 @@ class Topology:
                 if dst not in have:
                     net.add_route(_destination(dst), via=gw, netns=h.netns)
                     have[dst] = gw
+
+    # ------------------------------------------------------------------ live changes
+
+    def link_down(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Takes the links between `a` and `b` down at both ends (no carrier), while programs
+        run; routes are recomputed around them (if another path exists).
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._carrier(a, b, False)
+
+    def link_up(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Brings the links between `a` and `b` back up at both ends; routes are recomputed.
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._carrier(a, b, True)
+
+    def _carrier(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node], up: bool) -> None:
+        self._check_open()
+        links = self._between(a, b)
+        for v in links:
+            for node, name in v.ends():
+                net.set_link(name, up=up, netns=node.netns)
+            v.up = up
+        for h in {n for v in links for n in (v.a, v.b) if isinstance(n, Host)}:
+            have = self._routes.get(h)
+            if have:  # the kernel drops the routes through a link that goes down
+                kept = {(r.dst, r.via) for r in net.routes(netns=h.netns)}
+                for dst, gw in list(have.items()):
+                    if (_destination(dst), gw) not in kept:
+                        del have[dst]
+        if self._routers:
+            self.route()
 
     # ------------------------------------------------------------------ faults and shaping
 
@@ -370,37 +421,179 @@ class Topology:
             )
         return found
 
-    def partition(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
-        """Cuts the links between `a` and `b`: both ends drop everything, silently.
+    def _direct(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node]) -> Optional[list[Veth]]:
+        """The links that `a`, `b` name when the cut is a link's (a ``Veth``, or a switch and a
+        node linked to it); None for two hosts, which are cut by rules."""
+        if isinstance(a, Veth) or b is None:
+            return self._between(a, b)
+        na, nb = self._node(a, "a"), self._node(b, "b")
+        if isinstance(na, Host) and isinstance(nb, Host):
+            return None
+        if not any(v.other(na) is nb for v in na.links):
+            raise ValueError(
+                f"{na.name!r} and {nb.name!r} are not linked directly, and a switch has no "
+                "address to cut by: partition the hosts behind it, or its link to a host"
+            )
+        return self._between(na, nb)
 
-        Programs see no error, only silence (a TCP connect times out); ``heal`` ends it.
+    def _hosts(self, a: Union[str, _Node], b: Union[str, _Node]) -> tuple[Host, Host]:
+        na, nb = self._node(a, "a"), self._node(b, "b")
+        if na is nb:
+            raise ValueError(f"cannot partition {na.name!r} from itself")
+        assert isinstance(na, Host) and isinstance(nb, Host)
+        return na, nb
+
+    def partition(
+        self,
+        a: Union[str, _Node, Veth],
+        b: Union[None, str, _Node] = None,
+        *,
+        oneway: bool = False,
+    ) -> None:
+        """Cuts `a` from `b`: the packets between them vanish silently where they arrive.
+
+        Any two hosts or routers, however far apart (through routers and switches): FIB rules
+        in the receiver drop what the other sends it (``from <its address> to <mine>
+        blackhole``), and nothing else; both still reach the routers between them, and
+        forwarded traffic flows. Programs see no error, only silence (a TCP connect times
+        out, established connections stall). A switch and a node linked to it, or a single
+        ``Veth``, cut that link instead (both ends drop everything). ``heal`` ends it.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            a, b: two nodes (or names), or a single ``Veth``.
+            oneway: cut only what `a` sends to `b` (`b` to `a` still arrives); two hosts only.
 
         Raises:
-            ValueError: the nodes are not linked directly.
+            ValueError: the same node twice, a switch not linked directly to the other node,
+                or ``oneway`` with a switch or a ``Veth``.
             LookupError: no node of that name.
+            OSError: the kernel refused a rule.
         """
         self._check_open()
-        for v in self._between(a, b):
-            for node, name in v.ends():
-                net.blackhole(name, netns=node.netns)
-            v.partitioned = True
+        links = self._direct(a, b)
+        if links is not None:
+            if oneway:
+                raise ValueError("oneway=True needs two hosts or routers: a switch has no address")
+            for v in links:
+                for node, name in v.ends():
+                    net.blackhole(name, netns=node.netns)
+                v.partitioned = True
+            return
+        assert b is not None and not isinstance(a, Veth)
+        na, nb = self._hosts(a, b)
+        self._cut({(na, nb)} if oneway else {(na, nb), (nb, na)})
 
-    def heal(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
-        """Ends a partition between `a` and `b` (their shape, if any, is back).
+    def _cut(self, pairs: set[tuple[Host, Host]]) -> None:
+        before = set(self._cuts.pairs)
+        self._cuts.pairs |= pairs
+        try:
+            self._cuts.sync()
+        except BaseException:
+            self._cuts.pairs = before
+            self._cuts.sync()
+            raise
+
+    def _group(self, group: Iterable[Union[str, _Node]], what: str) -> list[Host]:
+        if isinstance(group, (str, _Node)):
+            raise TypeError(f"{what} must be a list of nodes, not a single node {group!r}")
+        out = []
+        for n in group:
+            node = self._node(n, what)
+            if not isinstance(node, Host):
+                raise ValueError(f"{what}: {node.name!r} is a switch, which has no address to cut")
+            out.append(node)
+        return out
+
+    def partition_groups(self, *groups: Iterable[Union[str, _Node]]) -> None:
+        """Cuts every pair of hosts across groups, both ways; within a group traffic flows.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            *groups: two or more lists of hosts or routers (or names), disjoint.
 
         Raises:
-            ValueError: the nodes are not linked directly.
+            ValueError: fewer than two groups, a node in two groups, or a switch.
+            LookupError: no node of that name.
+            OSError: the kernel refused a rule.
         """
         self._check_open()
-        for v in self._between(a, b):
-            self._apply(v, v._shape)
-            v.partitioned = False
+        if len(groups) < 2:
+            raise ValueError(f"partition_groups needs two groups or more, not {len(groups)}")
+        hosts = [self._group(g, f"group {i}") for i, g in enumerate(groups)]
+        seen: dict[Host, int] = {}
+        for i, g in enumerate(hosts):
+            for h in g:
+                if seen.setdefault(h, i) != i:
+                    raise ValueError(f"{h.name!r} is in group {seen[h]} and group {i}")
+        pairs = {
+            (x, y)
+            for i, g in enumerate(hosts)
+            for j, other in enumerate(hosts)
+            if i != j
+            for x in g
+            for y in other
+        }
+        self._cut(pairs)
+
+    def cut_off(self, node: Union[str, _Node]) -> None:
+        """Cuts `node` from every other host and router of the topology, both ways.
+
+        Args:
+            node: a host or router (or its name).
+
+        Raises:
+            ValueError: a switch.
+            LookupError: no node of that name.
+            OSError: the kernel refused a rule.
+        """
+        self._check_open()
+        (h,) = self._group([node], "node")
+        others = [o for o in self.hosts if o is not h]
+        self._cut({(h, o) for o in others} | {(o, h) for o in others})
+
+    @property
+    def partitions(self) -> frozenset[tuple[str, str]]:
+        """The cuts now in place: directed ``(from_name, to_name)`` pairs (a two-way cut shows
+        both directions; a cut link, both directions between its nodes)."""
+        out = {(x.name, y.name) for x, y in self._cuts.pairs}
+        for v in self._links:
+            if v.partitioned:
+                out |= {(v.a.name, v.b.name), (v.b.name, v.a.name)}
+        return frozenset(out)
+
+    def heal(self, a: Union[None, str, _Node, Veth] = None, b: Union[None, str, _Node] = None) -> None:
+        """Lifts the cuts between `a` and `b`, whatever made them (``partition``,
+        ``partition_groups``, ``cut_off``), in both directions; with no arguments, every cut.
+        A healed link gets its shape back, if it had one.
+
+        Args:
+            a, b: two nodes (or names), a single ``Veth``, or nothing.
+
+        Raises:
+            ValueError: a switch not linked directly to the other node.
+            LookupError: no node of that name.
+            OSError: the kernel refused to delete a rule.
+        """
+        self._check_open()
+        if a is None:
+            if b is not None:
+                raise TypeError("give two nodes, one Veth, or nothing")
+            links = [v for v in self._links if v.partitioned]
+            self._cuts.pairs.clear()
+        else:
+            links = self._direct(a, b) or []
+            if b is not None and not isinstance(a, Veth):
+                na, nb = self._node(a, "a"), self._node(b, "b")
+                links = links or self._between_maybe(na, nb)
+                self._cuts.pairs -= {(na, nb), (nb, na)}
+        self._cuts.sync()
+        for v in links:
+            if v.partitioned:
+                self._apply(v, v._shape)
+                v.partitioned = False
+
+    @staticmethod
+    def _between_maybe(na: _Node, nb: _Node) -> list[Veth]:
+        return [v for v in na.links if v.other(na) is nb]
 
     def shape(
         self,
@@ -455,6 +648,31 @@ class Topology:
                 net.unshape(name, netns=node.netns)
             else:
                 net.shape(name, netns=node.netns, **spec)
+
+    def nemesis(
+        self,
+        seed: int = 0,
+        faults: Iterable[str] = FAULTS,
+        interval_s: float = 0.5,
+    ) -> Nemesis:
+        """Random faults from a background thread while the ``with`` block runs, as Jepsen's
+        nemesis: every `interval_s` the last fault is healed and a new one drawn from `seed`.
+        Leaving the block (also by an exception) heals what is in place.
+
+        Args:
+            seed: the same seed on the same topology gives the same sequence of faults.
+            faults: some of ``pyns.testing.nemesis.FAULTS`` (``"partition"``, ``"oneway"``,
+                ``"pause"``, ``"link"``); default all.
+            interval_s: seconds between faults.
+
+        Returns:
+            The ``Nemesis``; ``n.timeline`` lists ``(time_s, fault, node_names)``, heals too.
+
+        Raises:
+            TypeError, ValueError: bad arguments.
+        """
+        self._check_open()
+        return Nemesis(self, seed, faults, interval_s)
 
     # ------------------------------------------------------------------ teardown
 

@@ -7,6 +7,7 @@ pub mod netns;
 pub mod node;
 pub mod qdisc;
 pub mod route;
+pub mod rule;
 pub mod rtnl;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -1,0 +1,98 @@
+"""Partitions between any two hosts of a ``Topology``, by FIB rules in the receiver.
+
+A cut from host ``a`` to host ``b`` is one rule per pair of addresses in ``b``'s network
+namespace: ``from <a's address> to <b's address> blackhole``, the kernel's own silent drop (no
+ICMP, no error to anyone: the sender's TCP connect just times out). Packets that ``b`` forwards
+for others, and everything ``a`` sends to other nodes through ``b``, keep flowing. The kernel
+looks the ``local`` table up at priority 0, before any rule one can add, so the first cut in a
+namespace moves that lookup to ``LOCAL_PRIORITY`` (``ip rule add pref 1000 lookup local;
+ip rule del pref 0 lookup local``); the cut rules sit at ``CUT_PRIORITY``, before it. Adding a
+rule flushes the routing cache, so established TCP connections are cut too.
+
+Why rules and not nf_tables or a cls_bpf filter: a rule is one small rtnetlink message that
+the kernel has everywhere (no module, no bpf(2) permission, also in a user namespace), it
+matches exactly "from this node to that node" whatever path the packets took, and ``ip rule``
+shows it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from .. import _native
+
+if TYPE_CHECKING:
+    from .nodes import Host
+
+#: Where the cut rules go: before the lookup of the ``local`` table.
+CUT_PRIORITY = 500
+#: Where the lookup of the ``local`` table moves on a host's first cut (from 0).
+LOCAL_PRIORITY = 1000
+
+#: A rule as kept here: (IP version, source address, destination address).
+Rule = tuple[int, str, str]
+
+
+def _rules(sender: Host, receiver: Host) -> set[Rule]:
+    """The rules in `receiver` that drop what `sender` sends it."""
+    out = set()
+    for _, src in sender._addresses:
+        for _, dst in receiver._addresses:
+            if src.version == dst.version:
+                out.add((src.version, str(src.ip), str(dst.ip)))
+    return out
+
+
+class Cuts:
+    """The directed cuts between hosts, and the FIB rules installed to make them.
+
+    ``pairs`` holds ``(sender, receiver)``; ``sync()`` brings every host's rules in line with
+    it (and with the hosts' addresses, which grow as links are added).
+    """
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[Host, Host]] = set()
+        self._installed: dict[Host, set[Rule]] = {}
+        self._moved: set[tuple[Host, int]] = set()
+
+    def sync(self) -> None:
+        """Adds the missing rules and deletes those of lifted cuts, host by host.
+
+        Raises:
+            OSError: the kernel refused a rule.
+        """
+        wanted: dict[Host, set[Rule]] = {}
+        for sender, receiver in self.pairs:
+            wanted.setdefault(receiver, set()).update(_rules(sender, receiver))
+        for host in set(wanted) | set(self._installed):
+            want = wanted.get(host, set())
+            have = self._installed.setdefault(host, set())
+            for rule in sorted(have - want):
+                self._rule(host, rule, add=False)
+                have.discard(rule)
+            for rule in sorted(want - have):
+                if (host, rule[0]) not in self._moved:
+                    _native.net_move_local_rule(rule[0], LOCAL_PRIORITY, host.netns)
+                    self._moved.add((host, rule[0]))
+                self._rule(host, rule, add=True)
+                have.add(rule)
+
+    @staticmethod
+    def _rule(host: Host, rule: Rule, *, add: bool) -> None:
+        version, src, dst = rule
+        _native.net_rule(
+            add,
+            version,
+            str(ipaddress.ip_network(src)),
+            str(ipaddress.ip_network(dst)),
+            CUT_PRIORITY,
+            None,
+            host.netns,
+        )
+
+    def forget(self, host: Host) -> None:
+        """Drops every cut from or to `host` and its bookkeeping (the host is gone)."""
+        self.pairs = {p for p in self.pairs if host not in p}
+        self._installed.pop(host, None)
+        self._moved = {m for m in self._moved if m[0] is not host}
