@@ -18,7 +18,7 @@ shows it.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from .. import _native
 
@@ -47,26 +47,48 @@ def _rules(sender: Host, receiver: Host) -> set[Rule]:
 class Cuts:
     """The directed cuts between hosts, and the FIB rules installed to make them.
 
-    ``pairs`` holds ``(sender, receiver)``; ``sync()`` brings every host's rules in line with
-    it (and with the hosts' addresses, which grow as links are added).
+    ``senders[b]`` holds the hosts cut from ``b`` (what they send to ``b`` vanishes);
+    ``sync(receivers)`` brings those hosts' rules in line with it (and with the hosts'
+    addresses, which grow as links are added), at a cost that grows with their cuts only.
     """
 
     def __init__(self) -> None:
-        self.pairs: set[tuple[Host, Host]] = set()
+        self.senders: dict[Host, set[Host]] = {}
         self._installed: dict[Host, set[Rule]] = {}
         self._moved: set[tuple[Host, int]] = set()
 
-    def sync(self) -> None:
-        """Adds the missing rules and deletes those of lifted cuts, host by host.
+    @property
+    def pairs(self) -> set[tuple[Host, Host]]:
+        """Every cut as ``(sender, receiver)``."""
+        return {(a, b) for b, senders in self.senders.items() for a in senders}
+
+    def add(self, pairs: set[tuple[Host, Host]]) -> set[Host]:
+        """Adds cuts; returns their receivers."""
+        for a, b in pairs:
+            self.senders.setdefault(b, set()).add(a)
+        return {b for _, b in pairs}
+
+    def remove(self, pairs: set[tuple[Host, Host]]) -> set[Host]:
+        """Lifts cuts (absent ones are ignored); returns their receivers."""
+        for a, b in pairs:
+            self.senders.get(b, set()).discard(a)
+        return {b for _, b in pairs}
+
+    def clear(self) -> set[Host]:
+        """Lifts every cut; returns the hosts that had rules."""
+        self.senders.clear()
+        return {h for h, rules in self._installed.items() if rules}
+
+    def sync(self, receivers: Iterable[Host]) -> None:
+        """Adds the missing rules and deletes those of lifted cuts in `receivers`.
 
         Raises:
             OSError: the kernel refused a rule.
         """
-        wanted: dict[Host, set[Rule]] = {}
-        for sender, receiver in self.pairs:
-            wanted.setdefault(receiver, set()).update(_rules(sender, receiver))
-        for host in set(wanted) | set(self._installed):
-            want = wanted.get(host, set())
+        for host in receivers:
+            want: set[Rule] = set()
+            for sender in self.senders.get(host, ()):
+                want |= _rules(sender, host)
             have = self._installed.setdefault(host, set())
             for rule in sorted(have - want):
                 self._rule(host, rule, add=False)
@@ -90,9 +112,3 @@ class Cuts:
             None,
             host.netns,
         )
-
-    def forget(self, host: Host) -> None:
-        """Drops every cut from or to `host` and its bookkeeping (the host is gone)."""
-        self.pairs = {p for p in self.pairs if host not in p}
-        self._installed.pop(host, None)
-        self._moved = {m for m in self._moved if m[0] is not host}

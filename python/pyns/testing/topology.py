@@ -304,8 +304,8 @@ class Topology:
         self._links.append(veth)
         if self._routers:
             self.route()
-        if self._cuts.pairs:
-            self._cuts.sync()  # the new addresses are cut too
+        if self._cuts.senders:  # the new addresses are cut too
+            self._cuts.sync(list(self._cuts.senders))
         return veth
 
     @staticmethod
@@ -484,13 +484,13 @@ class Topology:
         self._cut({(na, nb)} if oneway else {(na, nb), (nb, na)})
 
     def _cut(self, pairs: set[tuple[Host, Host]]) -> None:
-        before = set(self._cuts.pairs)
-        self._cuts.pairs |= pairs
+        new = {(a, b) for a, b in pairs if a not in self._cuts.senders.get(b, ())}
+        receivers = self._cuts.add(new)
         try:
-            self._cuts.sync()
+            self._cuts.sync(receivers)
         except BaseException:
-            self._cuts.pairs = before
-            self._cuts.sync()
+            self._cuts.remove(new)
+            self._cuts.sync(receivers)
             raise
 
     def _group(self, group: Iterable[Union[str, _Node]], what: str) -> list[Host]:
@@ -578,14 +578,14 @@ class Topology:
             if b is not None:
                 raise TypeError("give two nodes, one Veth, or nothing")
             links = [v for v in self._links if v.partitioned]
-            self._cuts.pairs.clear()
+            self._cuts.sync(self._cuts.clear())
         else:
             links = self._direct(a, b) or []
             if b is not None and not isinstance(a, Veth):
                 na, nb = self._node(a, "a"), self._node(b, "b")
                 links = links or self._between_maybe(na, nb)
-                self._cuts.pairs -= {(na, nb), (nb, na)}
-        self._cuts.sync()
+                if isinstance(na, Host) and isinstance(nb, Host):
+                    self._cuts.sync(self._cuts.remove({(na, nb), (nb, na)}))
         for v in links:
             if v.partitioned:
                 self._apply(v, v._shape)

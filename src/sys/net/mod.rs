@@ -7,8 +7,8 @@ pub mod netns;
 pub mod node;
 pub mod qdisc;
 pub mod route;
-pub mod rule;
 pub mod rtnl;
+pub mod rule;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 

@@ -128,7 +128,10 @@ mod tests {
             priority: 500,
             action: Action::Blackhole,
         };
-        assert_eq!(r.describe(), "500: from 10.0.0.1/32 to 10.0.1.1/32 blackhole");
+        assert_eq!(
+            r.describe(),
+            "500: from 10.0.0.1/32 to 10.0.1.1/32 blackhole"
+        );
         let m = r.message();
         assert_eq!((m.header.src_len, m.header.dst_len), (32, 32));
         assert_eq!(m.header.action, RuleAction::Blackhole);
