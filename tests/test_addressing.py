@@ -101,7 +101,7 @@ subnet_requests = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(subnet_requests)
 def test_claimed_subnets_never_overlap(requests: list[Optional[str]]) -> None:
     s = Subnets()

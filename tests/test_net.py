@@ -302,6 +302,34 @@ def test_a_move_the_kernel_refuses_half_way_comes_back(
     assert link_state(b) == before_b
 
 
+def root_qdisc(ns: str, dev: str) -> tuple[str, str] | None:
+    """`tc -j qdisc show` of `dev`'s root in named netns `ns`: (kind, handle), None for the
+    default (a veth's noqueue, which tc does not list)."""
+    out = subprocess.run(["tc", "-n", ns, "-j", "qdisc", "show", "dev", dev], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    root = next((q for q in json.loads(out) if q.get("root")), None)
+    return None if root is None else (root["kind"], root["handle"])
+
+
+def test_a_new_shape_replaces_the_old_in_one_step(named: Callable[[], str]) -> None:
+    n = named()
+    net.veth("s0", "s1", netns=n)
+    net.shape("s0", rate_mbit=10, netns=n)
+    assert root_qdisc(n, "s0") == ("tbf", "1:")
+    net.blackhole("s0", netns=n)  # the old root makes way only once the new one exists
+    assert root_qdisc(n, "s0") == ("blackhole", "3:")
+    net.shape("s0", rate_mbit=20, netns=n)
+    assert root_qdisc(n, "s0") == ("tbf", "1:")
+    try:
+        net.shape("s0", delay_ms=5, netns=n)
+    except pyns.UnsupportedError:  # no netem: the kernel refused, the old shape is intact
+        assert root_qdisc(n, "s0") == ("tbf", "1:")
+    else:
+        assert root_qdisc(n, "s0") == ("netem", "3:")
+    net.unshape("s0", netns=n)
+    assert root_qdisc(n, "s0") is None
+
+
 def test_delete_link_deletes_both_ends(make_netns: NsFactory) -> None:
     a, b = make_netns(), make_netns()
     net.veth("d0", "d1", netns=a, peer_netns=b)

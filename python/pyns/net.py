@@ -154,24 +154,35 @@ def set_link(
 ) -> None:
     """Changes a link, like ``ip link set``; unset arguments leave a property as it is.
 
+    All or nothing: the arguments, the link, the master, the new name and the MTU range are
+    checked before anything changes, everything is sent in one request, and if the kernel
+    refuses a part of it, what it applied before refusing is put back (a port that lost its
+    bridge joins it again, a link that moved comes back).
+
     With ``move_to`` the link is moved first (and renamed on the way when ``rename`` is given);
     the other changes then apply in the namespace it moved to (moving brings a link down).
 
     Args:
         name: the link to change.
         up: bring it up (True) or down (False).
-        mtu: the new MTU.
+        mtu: the new MTU, within the device's range (68 to 65535 for a veth).
         mac: the new hardware address, ``"02:00:00:00:00:01"``.
-        master: attach it to this bridge (a link in the same namespace).
+        master: attach it to this bridge (or bond, team, vrf) in the same namespace (in
+            ``move_to`` when moving).
         nomaster: detach it from its bridge.
         move_to: move it to this network namespace (same forms as ``netns``).
         rename: the new name.
         netns: where the link is; default: the calling thread's network namespace.
 
     Raises:
-        ValueError: a bad name or MAC, a zero MTU, or both ``master`` and ``nomaster``.
+        TypeError: an MTU that is not an int.
+        ValueError: a bad name or MAC, an MTU out of the device's range, a master that takes
+            no ports (a veth, ``lo``) or is the link itself, or both ``master`` and
+            ``nomaster``.
         LookupError: no link ``name`` (or no ``master``).
-        OSError: the kernel refused the change (e.g. ``EINVAL`` for an MTU out of range).
+        FileExistsError: a link named ``rename`` exists already.
+        OSError: the kernel refused the change (e.g. ``ELOOP`` for a bridge into a bridge);
+            nothing of it stays applied.
     """
     _native.net_set_link(name, netns, up, mtu, mac, master, nomaster, move_to, rename)
 
@@ -264,11 +275,13 @@ def add_route(
             IPv4 or IPv6.
         via: the gateway's address (same IP version as ``dst``).
         dev: the output link; at least one of ``via`` and ``dev`` is needed.
-        metric: the route's priority.
+        metric: the route's priority (0 to 2**32 - 1).
         netns: where; default: the calling thread's network namespace.
 
     Raises:
-        ValueError: a bad destination or gateway, mixed IP versions, or neither via nor dev.
+        TypeError: a metric that is not an int.
+        ValueError: a bad destination or gateway, mixed IP versions, a metric out of range,
+            or neither via nor dev.
         LookupError: there is no link ``dev``.
         FileExistsError: the route exists already.
         OSError: the kernel refused it (``ENETUNREACH`` for a gateway on no connected network).
@@ -354,8 +367,9 @@ def shape(
         netns: where the link is; default: the calling thread's network namespace.
 
     Raises:
-        ValueError: a bad name, a negative or non-finite number, loss above 100, a zero rate,
-            or no setting at all.
+        TypeError: a setting that is not a number.
+        ValueError: a bad name, a negative, non-finite or too large number, loss above 100,
+            a zero rate, or no setting at all.
         LookupError: there is no such link.
         pyns.UnsupportedError: delay, jitter or loss on a kernel without the netem qdisc.
         PermissionError: without CAP_NET_ADMIN.

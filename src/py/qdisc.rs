@@ -7,7 +7,7 @@ use super::errors::pyns_error;
 use super::net::{f64_arg, no_link, valid_name, Netns};
 use crate::sys::error::{Error, Result};
 use crate::sys::net::link;
-use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf, ROOT};
+use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf};
 use crate::sys::net::rtnl::Rtnl;
 
 /// Packets netem queues at most: a bandwidth-delay product of 10 Gbit/s × 10 ms.
@@ -87,28 +87,31 @@ fn plan(
     Ok((netem, tbf))
 }
 
+/// Installs the shape in place of the link's old one: the new root first, in one request that
+/// leaves the old shape as it was if the kernel refuses it (no netem), then tbf under netem.
 fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> Result<()> {
     let index = link::index(r, name)?;
-    qdisc::delete_root(r, index, name)?;
-    let added = (|| {
-        if let Some(n) = netem {
-            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Netem(n), name)?;
+    let root = match (netem, tbf) {
+        (Some(n), _) => Qdisc::Netem(n),
+        (None, Some(t)) => Qdisc::Tbf(t),
+        (None, None) => return Ok(()),
+    };
+    let major = qdisc::replace_root(r, index, &root, name)?;
+    if let (Some(_), Some(t)) = (netem, tbf) {
+        let under = qdisc::add(
+            r,
+            index,
+            handle(major, 1),
+            handle(major + 1, 0),
+            &Qdisc::Tbf(t),
+            name,
+        );
+        if under.is_err() {
+            let _ = qdisc::delete_root(r, index, name);
         }
-        if let Some(t) = tbf {
-            let parent = if netem.is_some() { handle(1, 1) } else { ROOT };
-            let h = if netem.is_some() {
-                handle(2, 0)
-            } else {
-                handle(1, 0)
-            };
-            qdisc::add(r, index, parent, h, &Qdisc::Tbf(t), name)?;
-        }
-        Ok(())
-    })();
-    if added.is_err() {
-        let _ = qdisc::delete_root(r, index, name);
+        under?;
     }
-    added
+    Ok(())
 }
 
 fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
@@ -178,8 +181,7 @@ pub fn net_blackhole(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>
     py.detach(|| {
         t.rtnl(|r| {
             let index = link::index(r, name)?;
-            qdisc::delete_root(r, index, name)?;
-            qdisc::add(r, index, ROOT, handle(1, 0), &Qdisc::Blackhole, name)
+            qdisc::replace_root(r, index, &Qdisc::Blackhole, name).map(drop)
         })
     })
     .map_err(|e| no_link(py, e, name))

@@ -61,56 +61,72 @@ def compute(addresses: Mapping[N, Sequence[Interface]], routers: Iterable[N]) ->
         a router and has exactly one gateway.
     """
     forwarding = set(routers)
-    segments: dict[Network, list[tuple[N, str]]] = {}
-    of: dict[N, list[Network]] = {}
-    for node, ifaces in addresses.items():
-        mine = of[node] = []
-        for iface in ifaces:
-            segments.setdefault(iface.network, []).append((node, str(iface.ip)))
-            if iface.network not in mine:
-                mine.append(iface.network)
-    shared: dict[tuple[Network, ...], list[Route]] = {}
+    g = _Graph()
+    on = [g.join(i, addresses[node], node in forwarding) for i, node in enumerate(addresses)]
+    shared: dict[tuple[int, ...], list[Route]] = {}
     routes: dict[N, list[Route]] = {}
-    for node, mine in of.items():
+    for i, node in enumerate(addresses):
         if node in forwarding:
-            routes[node] = _search(node, mine, segments, of, forwarding, True)
+            routes[node] = g.search(i, on[i], on, True)
             continue
-        key = tuple(mine)
+        key = tuple(on[i])
         if key not in shared:
-            shared[key] = _search(node, mine, segments, of, forwarding, False)
+            shared[key] = g.search(i, on[i], on, False)
         routes[node] = shared[key]
     return routes
 
 
-def _search(
-    node: N,
-    mine: list[Network],
-    segments: Mapping[Network, Sequence[tuple[N, str]]],
-    of: Mapping[N, list[Network]],
-    forwarding: set[N],
-    router: bool,
-) -> list[Route]:
-    """The routes of `node`, on the segments `mine`: a breadth-first search per IP version."""
-    routes: list[Route] = []
-    for version in (4, 6):
-        start = [s for s in mine if s.version == version]
-        seen = set(start)
-        queue: deque[tuple[Network, Optional[str]]] = deque((s, None) for s in start)
-        found: list[Route] = []
-        while queue:
-            seg, hop = queue.popleft()
-            for other, ip in segments[seg]:
-                if other == node or other not in forwarding:
-                    continue
-                first = ip if hop is None else hop
-                for nxt in of[other]:
-                    if nxt.version == version and nxt not in seen:
-                        seen.add(nxt)
-                        found.append(Route(nxt, first))
-                        queue.append((nxt, first))
-        gateways = {r.via for r in found}
-        if not router and len(gateways) == 1:
-            routes.append(Route(DEFAULT[version], gateways.pop()))
-        else:
-            routes.extend(found)
-    return routes
+class _Graph:
+    """The segments, numbered in the order they are met, and the routers on each."""
+
+    def __init__(self) -> None:
+        self.number: dict[Network, int] = {}
+        self.nets: list[Network] = []
+        self.versions: list[int] = []
+        #: Per segment: the routers on it (by number) and their addresses there, in order.
+        self.gates: list[list[tuple[int, str]]] = []
+
+    def join(self, node: int, ifaces: Sequence[Interface], router: bool) -> list[int]:
+        """Puts host number `node` on the segments of its addresses; returns their numbers."""
+        mine: list[int] = []
+        for iface in ifaces:
+            net = iface.network
+            seg = self.number.get(net)
+            if seg is None:
+                seg = self.number[net] = len(self.nets)
+                self.nets.append(net)
+                self.versions.append(net.version)
+                self.gates.append([])
+            if router:
+                self.gates[seg].append((node, str(iface.ip)))
+            if seg not in mine:
+                mine.append(seg)
+        return mine
+
+    def search(self, node: int, mine: list[int], on: list[list[int]], router: bool) -> list[Route]:
+        """The routes of host number `node`, on the segments `mine`: a breadth-first search per
+        IP version."""
+        routes: list[Route] = []
+        versions = self.versions
+        for version in (4, 6):
+            start = [s for s in mine if versions[s] == version]
+            seen = set(start)
+            queue: deque[tuple[int, Optional[str]]] = deque((s, None) for s in start)
+            found: list[tuple[int, str]] = []
+            while queue:
+                seg, hop = queue.popleft()
+                for other, ip in self.gates[seg]:
+                    if other == node:
+                        continue
+                    first = ip if hop is None else hop
+                    for nxt in on[other]:
+                        if nxt not in seen and versions[nxt] == version:
+                            seen.add(nxt)
+                            found.append((nxt, first))
+                            queue.append((nxt, first))
+            gateways = {via for _, via in found}
+            if not router and len(gateways) == 1:
+                routes.append(Route(DEFAULT[version], gateways.pop()))
+            else:
+                routes.extend(Route(self.nets[s], via) for s, via in found)
+        return routes

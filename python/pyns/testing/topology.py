@@ -239,14 +239,16 @@ class Topology:
             a, b: the nodes (``Host``, ``Switch`` or name); not two switches.
             subnet: the link's subnet (host to host); default: the next free /24.
             addresses: explicit ``(a's, b's)`` addresses in CIDR form, instead of `subnet`.
-            mtu: the MTU of both ends.
+            mtu: the MTU of both ends, 68 to 65535.
 
         Returns:
             The ``Veth``.
 
         Raises:
-            ValueError: the same node twice, two switches, a bad or overlapping subnet,
-                addresses with a switch, or a closed topology.
+            TypeError: an MTU that is not an int.
+            ValueError: the same node twice, two switches, a bad or overlapping subnet, a
+                full switch subnet, addresses with a switch, an MTU out of range, or a closed
+                topology. Nothing is reserved or counted for a link that was not made.
             LookupError: no node of that name.
             OSError: the kernel refused (PermissionError without CAP_NET_ADMIN).
         """

@@ -6,7 +6,7 @@
 //! the kernel's `struct tc_netem_qopt` / `struct tc_tbf_qopt` plus their attributes, with the
 //! crate's NLA types doing the framing. The bytes match what iproute2's `tc` sends.
 
-use netlink_packet_core::{DefaultNla, Emitable, NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{DefaultNla, Emitable, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcHeader, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -180,6 +180,32 @@ pub fn add(
         NLM_F_CREATE | NLM_F_EXCL,
         &what,
     )
+}
+
+/// Puts `qdisc` at the root of the link with interface index `index` in place of what is
+/// there, in one request that changes nothing if the kernel refuses it (RTM_NEWQDISC with
+/// NLM_F_REPLACE, tc(8) `qdisc replace ... root`); returns the new root's major handle, 1 or 3.
+///
+/// The new root needs a handle other than the old root's (with the same one, the kernel would
+/// change the old qdisc's parameters, keeping its children, or refuse another kind): 1:
+/// unless that is taken (EEXIST), then 3:.
+pub fn replace_root(rtnl: &mut Rtnl, index: u32, qdisc: &Qdisc, subject: &str) -> Result<u16> {
+    for major in [1, 3] {
+        let mut msg = message(index, ROOT, handle(major, 0));
+        msg.attributes
+            .push(TcAttribute::Kind(qdisc.kind().to_owned()));
+        if let Some(opts) = qdisc.options() {
+            msg.attributes
+                .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
+        }
+        let what = format!("{subject} ({})", qdisc.kind());
+        let flags = NLM_F_CREATE | NLM_F_REPLACE | NLM_F_EXCL;
+        match rtnl.ack(RouteNetlinkMessage::NewQueueDiscipline(msg), flags, &what) {
+            Err(e) if e.errno == libc::EEXIST && major == 1 => continue,
+            r => return r.map(|()| major),
+        }
+    }
+    Ok(3)
 }
 
 /// Deletes the root qdisc of the link with interface index `index` (RTM_DELQDISC, tc(8)
