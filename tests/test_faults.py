@@ -392,3 +392,38 @@ def test_nemesis_heals_after_an_exception(topology: Topology) -> None:
         topology.nemesis(seed="7")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="interval_s"):
         topology.nemesis(interval_s=0)
+
+
+def test_unlink_and_remove_while_programs_run(topology: Topology) -> None:
+    from pyns import net
+
+    r1, r2, r3 = (topology.router(n) for n in ("r1", "r2", "r3"))
+    a, b = topology.host("a"), topology.host("b")
+    topology.link(a, r1)
+    topology.link(b, r2)
+    topology.link(r1, r2)
+    topology.link(r1, r3)
+    topology.link(r3, r2)
+    server = b.spawn(["sleep", "60"])
+    subnet = b.links[0].subnet
+
+    def via(router: Host) -> str:
+        return next(r.via for r in net.routes(netns=router.netns) if r.dst == str(subnet))
+
+    assert via(r1) == r2.ip(r1)
+    topology.unlink(r1, r2)
+    assert [lk.name for lk in net.links(netns=r1.netns)] == ["lo", "eth0", "eth2"]
+    assert r1.interfaces == ["eth0", "eth2"] and len(topology.links) == 4
+    assert via(r1) == r3.ip(r1) and echo(a, b)
+    v = topology.link(r1, r2)  # the freed name and subnet come back
+    assert v.ifname(r1) == "eth1" and via(r1) == r2.ip(r1) and echo(a, b)
+    topology.remove("r3")
+    assert "r3" not in [h.name for h in topology.hosts]
+    assert [lk.name for lk in net.links(netns=r1.netns)] == ["lo", "eth0", "eth1"]
+    assert echo(a, b)
+    topology.partition(a, b)
+    topology.remove(b)
+    assert server.returncode == -9 and topology.partitions == frozenset()
+    assert not blackholes(a) and echo(a, r2)
+    with pytest.raises(LookupError):
+        topology.remove("b")

@@ -100,6 +100,15 @@ class Cuts:
                 self._rule(host, rule, add=True)
                 have.add(rule)
 
+    def forget(self, host: Host) -> None:
+        """Drops every cut from or to `host` (the caller then syncs the others); its own
+        rules go with its namespace."""
+        self.senders.pop(host, None)
+        for senders in self.senders.values():
+            senders.discard(host)
+        self._installed.pop(host, None)
+        self._moved = {m for m in self._moved if m[0] is not host}
+
     @staticmethod
     def _rule(host: Host, rule: Rule, *, add: bool) -> None:
         version, src, dst = rule

@@ -40,7 +40,9 @@ class _Node:
         return self._handles["net"]
 
     def _next_ifname(self) -> str:
-        return f"eth{len(self.links)}"
+        """The first free ``ethN`` (a link removed by ``Topology.unlink`` frees its name)."""
+        used = {v.ifname(self) for v in self.links}
+        return next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
 
     def _close(self) -> None:
         for ns in self._handles.values():

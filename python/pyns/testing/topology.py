@@ -393,15 +393,79 @@ class Topology:
             for node, name in v.ends():
                 net.set_link(name, up=up, netns=node.netns)
             v.up = up
+        self._rerouted(links)
+
+    def _rerouted(self, links: list[Veth]) -> None:
+        """Routes after `links` went down or away: forget those the kernel dropped with
+        them, then recompute."""
         for h in {n for v in links for n in (v.a, v.b) if isinstance(n, Host)}:
             have = self._routes.get(h)
-            if have:  # the kernel drops the routes through a link that goes down
+            if have and h.name in self._nodes:
                 kept = {(r.dst, r.via) for r in net.routes(netns=h.netns)}
                 for dst, gw in list(have.items()):
                     if (_destination(dst), gw) not in kept:
                         del have[dst]
         if self._routers:
             self.route()
+
+    def unlink(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Deletes the links between `a` and `b` while programs run: their addresses go, a
+        host-to-host link's subnet is free again, routes are recomputed, cuts follow.
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._check_open()
+        links = self._between(a, b)
+        for v in links:
+            self._drop(v)
+        self._rerouted(links)
+        self._cuts.sync(list(self._cuts.senders))
+
+    def _drop(self, v: Veth) -> None:
+        node, name = next(v.ends())
+        net.delete_link(name, netns=node.netns)  # the peer goes with it
+        for n in (v.a, v.b):
+            n.links.remove(v)
+            if isinstance(n, Host):
+                n._addresses = [(i, x) for i, x in n._addresses if i != v.ifname(n)]
+        self._links.remove(v)
+        if not isinstance(v.a, Switch) and not isinstance(v.b, Switch):
+            self._subnets.release(v.subnet)
+
+    def remove(self, node: Union[str, _Node]) -> None:
+        """Removes a node while the others run: kills its programs (SIGKILL), deletes its
+        links (routes are recomputed) and its cuts, and closes its namespaces.
+
+        Args:
+            node: a host, router or switch (or its name).
+
+        Raises:
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._check_open()
+        n = self._node(node, "node")
+        if isinstance(n, Host):
+            n.kill()
+            self._processes[:] = [p for p in self._processes if p.returncode is None]
+            self._cuts.forget(n)
+            self._routes.pop(n, None)
+            self._routers -= n.forwarding
+        links = list(n.links)
+        for v in links:
+            self._drop(v)
+        del self._nodes[n.name]
+        if isinstance(n, Switch):
+            self._subnets.release(n.subnet)
+        n._close()
+        self._rerouted(links)
+        self._cuts.sync(list(self._cuts.senders))
 
     # ------------------------------------------------------------------ faults and shaping
 
