@@ -427,3 +427,30 @@ def test_unlink_and_remove_while_programs_run(topology: Topology) -> None:
     assert not blackholes(a) and echo(a, r2)
     with pytest.raises(LookupError):
         topology.remove("b")
+
+
+def test_linked_switches_are_one_segment(topology: Topology) -> None:
+    s1, s2, s3 = topology.switch("s1"), topology.switch("s2"), topology.switch("s3")
+    first = s1.subnet
+    topology.link(s1, s2)
+    topology.link(s2, s3)  # s3 joins the segment and gives its own subnet back
+    assert s1.subnet == s2.subnet == s3.subnet == first
+    a, b, c = topology.host("a"), topology.host("b"), topology.host("c")
+    topology.link(a, s1)
+    topology.link(b, s2)
+    topology.link(s3, c)
+    assert [h.ip() for h in (a, b, c)] == [str(first.network_address + i) for i in (1, 2, 3)]
+    assert echo(a, b) and echo(a, c) and echo(c, b)
+    assert s2.hosts == [b]
+    with pytest.raises(ValueError, match="loop"):
+        topology.link(s1, s3)
+    s4, d = topology.switch("s4"), topology.host("d")
+    topology.link(d, s4)
+    with pytest.raises(ValueError, match="before linking hosts"):
+        topology.link(s1, s4)
+    topology.unlink(s2, s3)  # the cable pulled: c is cut off, a and b still talk
+    assert not echo(a, c, timeout=0.3) and echo(a, b)
+    topology.partition(s1, s2)  # a link between switches can be cut like any other
+    assert not echo(a, b, timeout=0.3)
+    topology.heal()
+    assert echo(a, b)

@@ -208,7 +208,8 @@ class Host(_Node):
 class Switch(_Node):
     """A switch of a ``Topology``: a bridge (``br0``) in its own network namespace.
 
-    Hosts linked to it share its subnet and get addresses .1, .2, ... in link order.
+    Hosts linked to it share its subnet and get addresses .1, .2, ... in link order. Switches
+    linked to each other are one L2 segment with one subnet (the first switch's).
 
     Attributes:
         name: the switch's name.
@@ -219,16 +220,36 @@ class Switch(_Node):
         self, topology: Topology, name: str, handles: dict[str, Namespace], subnet: Network
     ) -> None:
         super().__init__(topology, name, handles)
-        self.subnet = subnet
-        self._hosts = 0
+        self._segment = _Segment(subnet)
 
     def __repr__(self) -> str:
         return f"<pyns.testing.Switch {self.name!r} subnet='{self.subnet}'>"
 
     @property
+    def subnet(self) -> Network:
+        """The subnet of the hosts on it (shared by the switches linked to it)."""
+        return self._segment.subnet
+
+    @property
+    def _hosts(self) -> int:
+        return self._segment.hosts
+
+    @_hosts.setter
+    def _hosts(self, n: int) -> None:
+        self._segment.hosts = n
+
+    @property
     def hosts(self) -> list[Host]:
         """The hosts linked to it, in link order."""
-        return [v.other(self) for v in self.links]  # type: ignore[misc]
+        return [n for n in (v.other(self) for v in self.links) if isinstance(n, Host)]
+
+
+class _Segment:
+    """What switches linked to each other share: one subnet, one count of hosts addressed."""
+
+    def __init__(self, subnet: Network) -> None:
+        self.subnet = subnet
+        self.hosts = 0
 
 
 class Veth:

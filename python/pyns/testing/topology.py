@@ -236,7 +236,8 @@ class Topology:
         switch's bridge. Ends are named ``eth0``, ``eth1``, ... in each node, in link order.
 
         Args:
-            a, b: the nodes (``Host``, ``Switch`` or name); not two switches.
+            a, b: the nodes (``Host``, ``Switch`` or name); two switches become one L2
+                segment with `a`'s subnet (link them before linking hosts to `b`).
             subnet: the link's subnet (host to host); default: the next free /24.
             addresses: explicit ``(a's, b's)`` addresses in CIDR form, instead of `subnet`.
             mtu: the MTU of both ends, 68 to 65535.
@@ -246,9 +247,9 @@ class Topology:
 
         Raises:
             TypeError: an MTU that is not an int.
-            ValueError: the same node twice, two switches, a bad or overlapping subnet, a
-                full switch subnet, addresses with a switch, an MTU out of range, or a closed
-                topology. Nothing is reserved or counted for a link that was not made.
+            ValueError: the same node twice, switches joined already (a loop), a second
+                switch with hosts of its own, a bad or overlapping subnet, a full switch
+                subnet, addresses with a switch, an MTU out of range, or a closed topology. Nothing is reserved or counted for a link that was not made.
             LookupError: no node of that name.
             OSError: the kernel refused (PermissionError without CAP_NET_ADMIN).
         """
@@ -256,13 +257,15 @@ class Topology:
         na, nb = self._node(a, "a"), self._node(b, "b")
         if na is nb:
             raise ValueError(f"cannot link {na.name!r} to itself")
-        if isinstance(na, Switch) and isinstance(nb, Switch):
-            raise ValueError("cannot link two switches: join their subnets through a router")
         if mtu is not None:
             if isinstance(mtu, bool) or not isinstance(mtu, int):
                 raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
             if not 68 <= mtu <= 65535:
                 raise ValueError(f"mtu must be between 68 and 65535 (a veth's), not {mtu}")
+        if isinstance(na, Switch) and isinstance(nb, Switch):
+            if subnet is not None or addresses is not None:
+                raise ValueError("a link between switches takes no subnet/addresses")
+            return self._join(na, nb, mtu)
         sw = na if isinstance(na, Switch) else nb if isinstance(nb, Switch) else None
         if sw is not None and (subnet is not None or addresses is not None):
             raise ValueError("a link to a switch takes the switch's subnet: no subnet/addresses")
@@ -308,6 +311,49 @@ class Topology:
             self.route()
         if self._cuts.senders:  # the new addresses are cut too
             self._cuts.sync(list(self._cuts.senders))
+        return veth
+
+    @staticmethod
+    def _joined(sw: Switch) -> list[Switch]:
+        """`sw` and the switches it reaches through links between switches."""
+        seen = [sw]
+        for s in seen:
+            for v in s.links:
+                o = v.other(s)
+                if isinstance(o, Switch) and o not in seen:
+                    seen.append(o)
+        return seen
+
+    def _join(self, sa: Switch, sb: Switch, mtu: Optional[int]) -> Veth:
+        """Links two switches' bridges: one L2 segment with `sa`'s subnet."""
+        group = self._joined(sb)
+        if sa in group:
+            raise ValueError(
+                f"switches {sa.name!r} and {sb.name!r} are joined already: another link would "
+                "make a loop (the bridges run no spanning tree)"
+            )
+        merge = sb._segment is not sa._segment
+        if merge and any(s.hosts for s in group):
+            raise ValueError(
+                f"switch {sb.name!r} has hosts in its own subnet {sb.subnet}: link switches "
+                "before linking hosts to the second one"
+            )
+        names = (sa._next_ifname(), sb._next_ifname())
+        self._wire(sa, sb, names, (None, None), mtu)
+        try:
+            net.set_link(names[1], master=BRIDGE, netns=sb.netns)
+        except BaseException:
+            net.delete_link(names[0], netns=sa.netns)
+            raise
+        if merge:
+            old = sb._segment
+            for s in group:
+                s._segment = sa._segment
+            self._subnets.release(old.subnet)
+        veth = Veth(sa, sb, names, sa.subnet, (None, None))
+        sa.links.append(veth)
+        sb.links.append(veth)
+        self._links.append(veth)
         return veth
 
     @staticmethod
@@ -461,7 +507,7 @@ class Topology:
         for v in links:
             self._drop(v)
         del self._nodes[n.name]
-        if isinstance(n, Switch):
+        if isinstance(n, Switch) and not any(s._segment is n._segment for s in self.switches):
             self._subnets.release(n.subnet)
         n._close()
         self._rerouted(links)
