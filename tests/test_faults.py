@@ -454,3 +454,22 @@ def test_linked_switches_are_one_segment(topology: Topology) -> None:
     assert not echo(a, b, timeout=0.3)
     topology.heal()
     assert echo(a, b)
+
+
+def test_jepsen_grudges_applied_as_oneway_cuts(topology: Topology) -> None:
+    from pyns.testing.faults import majorities_ring
+
+    sw = topology.switch("sw")
+    hosts = {n: topology.host(n) for n in ("n1", "n2", "n3", "n4", "n5")}
+    for h in hosts.values():
+        topology.link(h, sw)
+    grudges = majorities_ring(hosts, 3)
+    for sender, receiver in grudges:
+        topology.partition(sender, receiver, oneway=True)
+    assert topology.partitions == grudges
+    for s in hosts:
+        for r in hosts:
+            if s != r:
+                assert arrives(hosts[s], hosts[r], timeout=0.2) == ((s, r) not in grudges)
+    topology.heal()
+    assert topology.partitions == frozenset()

@@ -18,7 +18,8 @@ shows it.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Iterable
+import random
+from typing import TYPE_CHECKING, Iterable, Union
 
 from .. import _native
 
@@ -121,3 +122,99 @@ class Cuts:
             None,
             host.netns,
         )
+
+
+# ---------------------------------------------------------------- Jepsen's usual shapes
+#
+# Pure functions of node names and a seed. `random_halves` gives groups for
+# ``Topology.partition_groups``; `bridge` and `majorities_ring` give grudges: directed
+# ``(sender, receiver)`` pairs, each applied by ``Topology.partition(s, r, oneway=True)``.
+
+
+def _names(nodes: Iterable[object]) -> list[str]:
+    names = [n if isinstance(n, str) else getattr(n, "name", n) for n in nodes]
+    if len(names) < 2 or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"give two nodes or more (hosts or their names), not {names!r}")
+    names.sort()
+    if len(set(names)) != len(names):
+        raise ValueError(f"a node is given twice in {names}")
+    return names
+
+
+def _shuffled(nodes: Iterable[object], seed: Union[int, random.Random]) -> list[str]:
+    rnd = seed if isinstance(seed, random.Random) else random.Random(seed)
+    names = _names(nodes)
+    rnd.shuffle(names)
+    return names
+
+
+def random_halves(
+    nodes: Iterable[object], seed: Union[int, random.Random] = 0
+) -> tuple[list[str], list[str]]:
+    """Jepsen's random halves: the nodes shuffled and split, the smaller half first.
+
+    Args:
+        nodes: hosts (or names), two or more.
+        seed: an int or a ``random.Random``; the same seed gives the same halves.
+
+    Returns:
+        Two lists of names, for ``t.partition_groups(*halves)``.
+
+    Raises:
+        ValueError: fewer than two nodes, or one given twice.
+    """
+    names = _shuffled(nodes, seed)
+    half = len(names) // 2
+    return sorted(names[:half]), sorted(names[half:])
+
+
+def bridge(nodes: Iterable[object], seed: Union[int, random.Random] = 0) -> set[tuple[str, str]]:
+    """Jepsen's bridge: two halves that cannot talk, and one node that talks to both.
+
+    Args:
+        nodes: hosts (or names), three or more.
+        seed: an int or a ``random.Random``.
+
+    Returns:
+        Grudges: directed ``(sender, receiver)`` name pairs to cut.
+
+    Raises:
+        ValueError: fewer than three nodes, or one given twice.
+    """
+    names = _shuffled(nodes, seed)
+    if len(names) < 3:
+        raise ValueError("a bridge needs three nodes or more")
+    half = len(names) // 2
+    left, right = names[:half], names[half + 1 :]  # names[half] is the bridge
+    return {(a, b) for a in left for b in right} | {(b, a) for a in left for b in right}
+
+
+def majorities_ring(
+    nodes: Iterable[object], seed: Union[int, random.Random] = 0
+) -> set[tuple[str, str]]:
+    """Jepsen's majorities ring: every node hears from a majority, no two the same one.
+
+    The nodes are shuffled into a ring; each hears only from the majority-sized window of the
+    ring centred on it.
+
+    Args:
+        nodes: hosts (or names), three or more.
+        seed: an int or a ``random.Random``.
+
+    Returns:
+        Grudges: directed ``(sender, receiver)`` name pairs to cut.
+
+    Raises:
+        ValueError: fewer than three nodes, or one given twice.
+    """
+    ring = _shuffled(nodes, seed)
+    n = len(ring)
+    if n < 3:
+        raise ValueError("a majorities ring needs three nodes or more")
+    m = n // 2 + 1
+    out = set()
+    for i in range(n):
+        window = [ring[(i + j) % n] for j in range(m)]
+        me = window[m // 2]
+        out |= {(other, me) for other in ring if other not in window}
+    return out

@@ -16,13 +16,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
+from .faults import random_halves
+
 if TYPE_CHECKING:
     from .nodes import Host
     from .topology import Topology
 
 #: The kinds of fault, what each does (to node names drawn from the seed):
-#: partition: random halves of the hosts and routers, cut from each other (partition_groups;
-#:     the event names the smaller half);
+#: partition: ``faults.random_halves`` of the hosts and routers, cut from each other
+#:     (partition_groups; the event names the smaller half);
 #: oneway: what one node sends to another vanishes (partition(a, b, oneway=True));
 #: pause: the programs spawned in one host are stopped (SIGSTOP), then continued;
 #: link: one link goes down at both ends (routes go around it if they can), then up.
@@ -112,12 +114,9 @@ class Nemesis:
         if fault in ("partition", "oneway", "pause") and len(hosts) < 2:
             raise ValueError(f"the nemesis needs two hosts for {fault!r}")
         if fault == "partition":
-            shuffled = hosts[:]
-            rnd.shuffle(shuffled)
-            half = len(shuffled) // 2
-            left, right = shuffled[:half], shuffled[half:]
+            left, right = random_halves(hosts, rnd)
             t.partition_groups(left, right)
-            self._set(fault, tuple(sorted(h.name for h in left)), t.heal)
+            self._set(fault, tuple(left), t.heal)
         elif fault == "oneway":
             a, b = rnd.sample(hosts, 2)
             t.partition(a, b, oneway=True)
