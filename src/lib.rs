@@ -59,6 +59,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::qdisc::net_shape, m)?,
         wrap_pyfunction!(py::qdisc::net_unshape, m)?,
         wrap_pyfunction!(py::qdisc::net_blackhole, m)?,
+        wrap_pyfunction!(py::qdisc::net_bpf_loss, m)?,
         wrap_pyfunction!(py::rule::net_rule, m)?,
         wrap_pyfunction!(py::rule::net_move_local_rule, m)?,
         wrap_pyfunction!(py::node::net_node, m)?,

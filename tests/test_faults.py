@@ -17,6 +17,7 @@ import pytest
 from pyns.testing import Host, Topology
 
 pytestmark = pytest.mark.requires_root
+SO_RCVBUFFORCE = 33  # socket(7); not in the socket module
 
 
 def sock(host: Host, kind: int = socket.SOCK_DGRAM) -> socket.socket:
@@ -473,3 +474,65 @@ def test_jepsen_grudges_applied_as_oneway_cuts(topology: Topology) -> None:
                 assert arrives(hosts[s], hosts[r], timeout=0.2) == ((s, r) not in grudges)
     topology.heal()
     assert topology.partitions == frozenset()
+
+
+def _received(src: Host, dst: Host, count: int) -> int:
+    """Sends `count` numbered datagrams from src to dst in bursts of 100, each drained
+    before the next (so that no queue overflows); returns how many distinct ones arrived."""
+    seen = set()
+    with sock(dst) as srv, sock(src) as cli:
+        srv.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)
+        srv.bind((dst.ip(), 0))
+        srv.settimeout(0.1)
+        for start in range(0, count, 100):
+            for i in range(start, min(count, start + 100)):
+                cli.sendto(b"%d" % i, srv.getsockname())
+            try:
+                while True:
+                    seen.add(int(srv.recv(16)))
+            except socket.timeout:
+                pass
+    return len(seen)
+
+
+def test_loss_on_any_kernel_is_binomial(topology: Topology) -> None:
+    from pyns.testing import impairments
+
+    support = impairments()
+    assert set(support) == {"delay_ms", "jitter_ms", "loss_pct", "rate_mbit"}
+    assert support["loss_pct"] and support["rate_mbit"]  # netem, or bpf(2) as root
+    a, b = topology.host("a"), topology.host("b")
+    topology.link(a, b)
+    topology.shape(a, b, loss_pct=30, oneway=True)
+    got = _received(a, b, 1000)
+    # Binomial(1000, 0.7): mean 700, sd 14.5; 5 sd either side.
+    assert 628 <= got <= 772, got
+    assert _received(b, a, 300) == 300  # one way only
+    if not support["delay_ms"]:  # the bpf classifier, as tc sees it
+        with a.enter():
+            out = subprocess.run(["tc", "-j", "filter", "show", "dev", "eth0", "egress"],
+                                 capture_output=True, text=True, check=True)  # fmt: skip
+        bpf = [f for f in json.loads(out.stdout) if f.get("kind") == "bpf" and "options" in f]
+        assert bpf and bpf[0]["options"]["bpf_name"].startswith("pyns_loss")
+        assert bpf[0]["options"].get("direct-action") or "da" in out.stdout
+    topology.unshape(a, b)
+    assert _received(a, b, 300) == 300
+
+
+def test_shape_without_netem_refuses_delay_before_changing_anything(topology: Topology) -> None:
+    import pyns
+    from pyns.testing import impairments
+
+    if impairments()["delay_ms"]:
+        pytest.skip("this kernel has netem")
+    a, b = topology.host("a"), topology.host("b")
+    v = topology.link(a, b)
+    topology.shape(a, b, rate_mbit=50)
+    with pytest.raises(pyns.UnsupportedError) as e:
+        topology.shape(a, b, delay_ms=10, rate_mbit=10)
+    for part in ("sch_netem", "modprobe sch_netem", "linux-image"):
+        assert part in str(e.value)
+    assert v._shape == dict(delay_ms=None, jitter_ms=None, loss_pct=None, rate_mbit=50)
+    with pytest.raises(ValueError, match="loss_pct"):
+        topology.shape(a, b, loss_pct=150, rate_mbit=1)
+    assert v._shape["rate_mbit"] == 50

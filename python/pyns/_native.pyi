@@ -57,6 +57,7 @@ __all__ = [
     "net_shape",
     "net_unshape",
     "net_blackhole",
+    "net_bpf_loss",
     "net_rule",
     "net_move_local_rule",
     "net_node",
@@ -393,6 +394,7 @@ def net_shape(
 ) -> None: ...
 def net_unshape(name: str, netns: _Netns = None) -> None: ...
 def net_blackhole(name: str, netns: _Netns = None) -> None: ...
+def net_bpf_loss(name: str, loss_pct: Optional[float], netns: _Netns = None) -> None: ...
 def net_rule(
     add: bool,
     version: int,

@@ -278,6 +278,7 @@ class Veth:
         self.addresses = tuple(None if x is None else str(x) for x in addresses)
         self._ifaces = addresses
         self._shape: Optional[dict[str, Optional[float]]] = None
+        self._shape_ends: tuple[int, ...] = (0, 1)
         self.partitioned = False
         self.up = True
 

@@ -16,12 +16,14 @@ from .. import _native, net
 from .._native import Namespace
 from ..process import Process
 from . import routing
+from ..errors import UnsupportedError
 from .faults import Cuts
+from .shaping import NO_NETEM, impairments, netem
 from .nemesis import FAULTS, Nemesis
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
-__all__ = ["Host", "Switch", "Topology", "Veth"]
+__all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
 
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
@@ -700,7 +702,9 @@ class Topology:
                     self._cuts.sync(self._cuts.remove({(na, nb), (nb, na)}))
         for v in links:
             if v.partitioned:
-                self._apply(v, v._shape)
+                ends = v._shape_ends if v._shape else ()
+                self._apply(v, v._shape, ends)
+                self._apply(v, None, tuple(e for e in (0, 1) if e not in ends))
                 v.partitioned = False
 
     @staticmethod
@@ -716,27 +720,45 @@ class Topology:
         jitter_ms: Optional[float] = None,
         loss_pct: Optional[float] = None,
         rate_mbit: Optional[float] = None,
+        oneway: bool = False,
     ) -> None:
-        """Shapes the links between `a` and `b`, in both directions (each end's egress).
+        """Shapes the links between `a` and `b`, in both directions (each end's egress), or
+        with ``oneway=True`` only what `a` sends to `b`.
 
         netem adds `delay_ms` (± `jitter_ms`) one way, so a round trip grows by twice the delay,
         and drops `loss_pct` percent of the packets sent each way; tbf limits each direction to
-        `rate_mbit`. Configured by netlink; a new shape replaces the old.
+        `rate_mbit`. Without netem (``pyns.testing.impairments()`` says), loss comes from a
+        cls_bpf program loaded with bpf(2) (needs CAP_BPF), and rate from tbf. Configured by
+        netlink; a new shape replaces the old.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            a, b: two linked nodes (or names), or a single ``Veth`` (then `a` is its ``a``).
             delay_ms, jitter_ms, loss_pct, rate_mbit: see :func:`pyns.net.shape`.
+            oneway: shape only the end that sends from `a` to `b`.
 
         Raises:
             ValueError: bad numbers, or nodes not linked directly.
-            pyns.UnsupportedError: delay, jitter or loss on a kernel without netem.
+            pyns.UnsupportedError: delay or jitter on a kernel without netem (before anything
+                is changed); the message names sch_netem and how to get it.
         """
         self._check_open()
+        links = self._between(a, b)
         spec = dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct, rate_mbit=rate_mbit)
-        for v in self._between(a, b):
+        if (delay_ms is not None or jitter_ms is not None) and not netem():
+            raise UnsupportedError(f"delay_ms and jitter_ms need netem: {NO_NETEM}")
+        if loss_pct is not None and not netem():  # checked here: bpf loss comes after tbf
+            if isinstance(loss_pct, bool) or not isinstance(loss_pct, (int, float)):
+                raise TypeError(f"loss_pct must be a number, not {type(loss_pct).__name__}")
+            if not 0 < loss_pct <= 100:
+                raise ValueError(f"loss_pct must be > 0 and <= 100, not {loss_pct}")
+        sender = None if isinstance(a, Veth) else self._node(a, "a")
+        for v in links:
+            ends = (0, 1) if not oneway else (0,) if sender in (None, v.a) else (1,)
             if not v.partitioned:
-                self._apply(v, spec)
-            v._shape = spec
+                self._apply(v, spec, ends)
+                if v._shape is not None:
+                    self._apply(v, None, tuple(e for e in v._shape_ends if e not in ends))
+            v._shape, v._shape_ends = spec, ends
 
     def unshape(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
         """Removes the shape of the links between `a` and `b`.
@@ -750,16 +772,27 @@ class Topology:
         self._check_open()
         for v in self._between(a, b):
             if not v.partitioned:
-                self._apply(v, None)
+                self._apply(v, None, v._shape_ends)
             v._shape = None
 
     @staticmethod
-    def _apply(v: Veth, spec: Optional[dict[str, Optional[float]]]) -> None:
-        for node, name in v.ends():
+    def _apply(v: Veth, spec: Optional[dict[str, Optional[float]]], ends: tuple[int, ...]) -> None:
+        """Puts `spec` (None: no shape) on the given ends (0: ``v.a``'s, 1: ``v.b``'s)."""
+        for i, (node, name) in enumerate(v.ends()):
+            if i not in ends:
+                continue
+            bpf_loss = spec is not None and spec["loss_pct"] is not None and not netem()
             if spec is None:
                 net.unshape(name, netns=node.netns)
+            elif bpf_loss:
+                if spec["rate_mbit"] is not None:
+                    net.shape(name, rate_mbit=spec["rate_mbit"], netns=node.netns)
+                else:
+                    net.unshape(name, netns=node.netns)
             else:
                 net.shape(name, netns=node.netns, **spec)
+            if not netem():
+                _native.net_bpf_loss(name, spec["loss_pct"] if bpf_loss else None, node.netns)
 
     def nemesis(
         self,
