@@ -365,7 +365,7 @@ def test_nemesis_is_seeded_and_heals_everything(topology: Topology) -> None:
         with topology.nemesis(seed=7, interval_s=0.02) as n:
             _wait_events(n, 12)
         assert topology.partitions == frozenset()
-        assert all(v.up for v in topology.links)
+        assert all(v.up and not v.shaped for v in topology.links)
         assert all(_state(p.pid) in "SR" for h in hosts for p in h.processes)
         events = [(fault, names) for _, fault, names in n.timeline]
         assert events[1::2] == [("heal", names) for _, names in events[0::2]]  # strict turns
@@ -373,7 +373,7 @@ def test_nemesis_is_seeded_and_heals_everything(topology: Topology) -> None:
         runs.append(events[0::2])
     k = min(len(r) for r in runs)
     assert runs[0][:k] == runs[1][:k]  # the same seed, the same faults
-    assert {f for f, _ in runs[0]} <= {"partition", "oneway", "pause", "link"}
+    assert {f for f, _ in runs[0]} <= {"partition", "oneway", "pause", "link", "loss"}
     assert all(echo(x, y) for x in hosts for y in hosts if x is not y)
 
 

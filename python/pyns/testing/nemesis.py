@@ -16,10 +16,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
+from ..errors import UnsupportedError
 from .faults import random_halves
+from .shaping import impairments
 
 if TYPE_CHECKING:
-    from .nodes import Host
+    from .nodes import Host, Veth
     from .topology import Topology
 
 #: The kinds of fault, what each does (to node names drawn from the seed):
@@ -27,8 +29,17 @@ if TYPE_CHECKING:
 #:     (partition_groups; the event names the smaller half);
 #: oneway: what one node sends to another vanishes (partition(a, b, oneway=True));
 #: pause: the programs spawned in one host are stopped (SIGSTOP), then continued;
-#: link: one link goes down at both ends (routes go around it if they can), then up.
-FAULTS = ("partition", "oneway", "pause", "link")
+#: link: one link goes down at both ends (routes go around it if they can), then up;
+#: loss: one link drops LOSS_PCT percent of its packets each way (netem, or bpf(2) without).
+FAULTS = ("partition", "oneway", "pause", "link", "loss")
+
+#: The loss of the "loss" fault, in percent.
+LOSS_PCT = 30.0
+
+
+def supported() -> tuple[str, ...]:
+    """The kinds of fault this kernel and these privileges allow (all but "loss" always)."""
+    return FAULTS if impairments()["loss_pct"] else tuple(f for f in FAULTS if f != "loss")
 
 #: One event: seconds since the start, the fault (or "heal"), the node names it touched.
 Event = tuple[float, str, tuple[str, ...]]
@@ -43,16 +54,25 @@ class Nemesis:
     """
 
     def __init__(
-        self, topology: Topology, seed: int, faults: Iterable[str], interval_s: float
+        self,
+        topology: Topology,
+        seed: int,
+        faults: Optional[Iterable[str]],
+        interval_s: float,
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         if isinstance(faults, str):
             raise TypeError("faults must be a sequence of fault names, not a str")
-        faults = tuple(faults)
+        faults = supported() if faults is None else tuple(faults)
         unknown = [f for f in faults if f not in FAULTS]
         if unknown or not faults:
             raise ValueError(f"faults must be some of {FAULTS}, not {faults!r}")
+        if "loss" in faults and "loss" not in supported():
+            raise UnsupportedError(
+                "the 'loss' fault needs netem or bpf(2) (CAP_BPF): see "
+                "pyns.testing.impairments()"
+            )
         if isinstance(interval_s, bool) or not isinstance(interval_s, (int, float)):
             raise TypeError(f"interval_s must be a number, not {type(interval_s).__name__}")
         if not 0 < interval_s < 86400:
@@ -127,10 +147,21 @@ class Nemesis:
             self._set(fault, (h.name,), h.resume)
         else:
             if not links:
-                raise ValueError("the nemesis needs a link for 'link'")
+                raise ValueError(f"the nemesis needs a link for {fault!r}")
             v = rnd.choice(links)
-            t.link_down(v)
-            self._set(fault, (v.a.name, v.b.name), lambda: t.link_up(v))
+            if fault == "link":
+                t.link_down(v)
+                self._set(fault, (v.a.name, v.b.name), lambda: t.link_up(v))
+            else:
+                shape = v._shape
+                t.shape(v, loss_pct=LOSS_PCT)
+                self._set(fault, (v.a.name, v.b.name), lambda: self._reshape(v, shape))
+
+    def _reshape(self, v: Veth, shape: Optional[dict[str, Optional[float]]]) -> None:
+        if shape is None:
+            self._t.unshape(v)
+        else:
+            self._t.shape(v, **shape)
 
     def _set(self, fault: str, names: tuple[str, ...], heal: Callable[[], None]) -> None:
         self._record(fault, names)

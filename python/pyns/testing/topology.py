@@ -19,7 +19,7 @@ from . import routing
 from ..errors import UnsupportedError
 from .faults import Cuts
 from .shaping import NO_NETEM, impairments, netem
-from .nemesis import FAULTS, Nemesis
+from .nemesis import Nemesis
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
@@ -797,7 +797,7 @@ class Topology:
     def nemesis(
         self,
         seed: int = 0,
-        faults: Iterable[str] = FAULTS,
+        faults: Optional[Iterable[str]] = None,
         interval_s: float = 0.5,
     ) -> Nemesis:
         """Random faults from a background thread while the ``with`` block runs, as Jepsen's
@@ -807,7 +807,7 @@ class Topology:
         Args:
             seed: the same seed on the same topology gives the same sequence of faults.
             faults: some of ``pyns.testing.nemesis.FAULTS`` (``"partition"``, ``"oneway"``,
-                ``"pause"``, ``"link"``); default all.
+                ``"pause"``, ``"link"``, ``"loss"``); default: all this kernel supports.
             interval_s: seconds between faults.
 
         Returns:
@@ -815,6 +815,7 @@ class Topology:
 
         Raises:
             TypeError, ValueError: bad arguments.
+            pyns.UnsupportedError: ``"loss"`` where neither netem nor bpf(2) is available.
         """
         self._check_open()
         return Nemesis(self, seed, faults, interval_s)
