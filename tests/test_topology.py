@@ -458,6 +458,7 @@ def test_examples_run() -> None:
     for name, expect in [
         ("http_across_hosts.py", "client got: 200"),
         ("router_chain.py", "b'hello through r'"),
+        ("jepsen_faults.py", "healed: every node hears every node"),
         ("partition_heal.py", "partitioned: timed out"),
     ]:
         out = subprocess.run(
