@@ -37,7 +37,7 @@ Rule = tuple[int, str, str]
 
 def _rules(sender: Host, receiver: Host) -> set[Rule]:
     """The rules in `receiver` that drop what `sender` sends it."""
-    out = set()
+    out: set[Rule] = set()
     for _, src in sender._addresses:
         for _, dst in receiver._addresses:
             if src.version == dst.version:
@@ -132,13 +132,13 @@ class Cuts:
 
 
 def _names(nodes: Iterable[object]) -> list[str]:
-    names = [n if isinstance(n, str) else getattr(n, "name", n) for n in nodes]
+    names = [n if isinstance(n, str) else getattr(n, "name", None) for n in nodes]
     if len(names) < 2 or not all(isinstance(n, str) for n in names):
         raise ValueError(f"give two nodes or more (hosts or their names), not {names!r}")
-    names.sort()
-    if len(set(names)) != len(names):
-        raise ValueError(f"a node is given twice in {names}")
-    return names
+    checked = sorted(n for n in names if isinstance(n, str))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"a node is given twice in {checked}")
+    return checked
 
 
 def _shuffled(nodes: Iterable[object], seed: Union[int, random.Random]) -> list[str]:

@@ -161,7 +161,13 @@ class Nemesis:
         if shape is None:
             self._t.unshape(v)
         else:
-            self._t.shape(v, **shape)
+            self._t.shape(
+                v,
+                delay_ms=shape["delay_ms"],
+                jitter_ms=shape["jitter_ms"],
+                loss_pct=shape["loss_pct"],
+                rate_mbit=shape["rate_mbit"],
+            )
 
     def _set(self, fault: str, names: tuple[str, ...], heal: Callable[[], None]) -> None:
         self._record(fault, names)

@@ -29,8 +29,8 @@ def _probe() -> tuple[bool, bool, bool]:
         ns = _native.net_node(None, False, False)[0]
     except OSError:
         return False, False, False
+    found = []
     with ns:
-        found = []
         for attempt in (
             lambda: net.shape("lo", delay_ms=1, netns=ns),
             lambda: net.shape("lo", rate_mbit=1, netns=ns),
@@ -41,7 +41,7 @@ def _probe() -> tuple[bool, bool, bool]:
                 found.append(True)
             except (OSError, UnsupportedError):
                 found.append(False)
-        return found[0], found[1], found[2]
+    return found[0], found[1], found[2]
 
 
 def netem() -> bool:

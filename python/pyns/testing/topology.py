@@ -781,7 +781,8 @@ class Topology:
         for i, (node, name) in enumerate(v.ends()):
             if i not in ends:
                 continue
-            bpf_loss = spec is not None and spec["loss_pct"] is not None and not netem()
+            loss = None if spec is None else spec["loss_pct"]
+            bpf_loss = loss is not None and not netem()
             if spec is None:
                 net.unshape(name, netns=node.netns)
             elif bpf_loss:
@@ -792,7 +793,7 @@ class Topology:
             else:
                 net.shape(name, netns=node.netns, **spec)
             if not netem():
-                _native.net_bpf_loss(name, spec["loss_pct"] if bpf_loss else None, node.netns)
+                _native.net_bpf_loss(name, loss if bpf_loss else None, node.netns)
 
     def nemesis(
         self,
