@@ -310,6 +310,15 @@ pub fn net_set_link(
         rename,
         netns: if moving { here.fd() } else { None },
     };
+    if up.is_none()
+        && mtu.is_none()
+        && mac.is_none()
+        && master_index.is_none()
+        && rename.is_none()
+        && !moving
+    {
+        return Ok(()); // nothing to change
+    }
     py.detach(|| {
         if moving {
             t.rtnl(|r| here.rtnl(|d| link::set(r, &before, &change, Some((d, t.fd())))))
