@@ -7,6 +7,7 @@ Everything happens in namespaces made here; nothing is configured in the root na
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -14,6 +15,7 @@ import time
 
 from harness import Ctx, Impl, Row, timed
 
+from pyns import netns
 from pyns.testing import Host, Topology
 
 
@@ -21,6 +23,9 @@ def _three_hops(ctx: Ctx) -> tuple[Topology, Host, Host]:
     """a - r1 - r2 - b, persisted as /run/netns/<prefix>-<node> for `ip -n` (the bench runs
     in a private mount namespace)."""
     t = ctx.stack.enter_context(Topology(prefix=f"pyns-faults-{os.getpid()}", persist=True))
+    names = ("a", "r1", "r2", "b")
+    for name in names:  # the names' files in /run/netns outlive the private mounts: remove
+        ctx.stack.callback(_remove, f"{t.prefix}-{name}")
     a, r1, r2, b = t.host("a"), t.router("r1"), t.router("r2"), t.host("b")
     t.link(a, r1)
     t.link(r1, r2)
@@ -28,6 +33,11 @@ def _three_hops(ctx: Ctx) -> tuple[Topology, Host, Host]:
     t.partition(a, b)  # the local table moves once, in both; not part of the rows
     t.heal()
     return t, a, b
+
+
+def _remove(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        netns.remove(name)
 
 
 def _ip_rule(t: Topology, a: Host, b: Host) -> Impl:

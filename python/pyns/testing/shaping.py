@@ -44,6 +44,24 @@ def _probe() -> tuple[bool, bool, bool]:
     return found[0], found[1], found[2]
 
 
+#: The longest delay netem takes, in ms (2**63 ns).
+MAX_MS = 2**63 / 1e6
+
+
+def check_ms(what: str, value: object) -> None:
+    """Checks a delay or jitter in ms as ``pyns.net.shape`` does, for when netem is missing
+    (so that a bad number is still a ValueError naming it, not an UnsupportedError).
+
+    Raises:
+        TypeError: not a number.
+        ValueError: negative, not finite, or above 2**63 ns.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
+    if not 0 <= value <= MAX_MS:
+        raise ValueError(f"{what} must be a finite number from 0 to {MAX_MS:.0f}, not {value}")
+
+
 def netem() -> bool:
     """Whether this kernel has netem (probed once)."""
     return _probe()[0]

@@ -18,7 +18,7 @@ from ..process import Process
 from . import routing
 from ..errors import UnsupportedError
 from .faults import Cuts
-from .shaping import NO_NETEM, impairments, netem
+from .shaping import NO_NETEM, check_ms, impairments, netem
 from .nemesis import Nemesis
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
@@ -745,6 +745,9 @@ class Topology:
         links = self._between(a, b)
         spec = dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct, rate_mbit=rate_mbit)
         if (delay_ms is not None or jitter_ms is not None) and not netem():
+            for what, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms)):
+                if value is not None:
+                    check_ms(what, value)
             raise UnsupportedError(f"delay_ms and jitter_ms need netem: {NO_NETEM}")
         if loss_pct is not None and not netem():  # checked here: bpf loss comes after tbf
             if isinstance(loss_pct, bool) or not isinstance(loss_pct, (int, float)):
