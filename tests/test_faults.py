@@ -222,7 +222,7 @@ def test_rootless_partition_inside_a_user_namespace(nobody) -> None:
     out = nobody(
         """
         import socket, pyns
-        from pyns.testing import Topology
+        from pyns.testing import Topology, impairments
 
         def arrives(src, dst, timeout=0.3):
             with dst.enter():
@@ -245,13 +245,20 @@ def test_rootless_partition_inside_a_user_namespace(nobody) -> None:
                 t.partition(a, b, oneway=True)
                 cut = (arrives(a, b), arrives(b, a), arrives(a, r), sorted(t.partitions))
                 t.heal()
-                return before, cut, arrives(a, b)
+                refused = True  # no bpf(2) here: loss only with netem, else refused
+                if not impairments()["loss_pct"]:
+                    try:
+                        t.shape(a, r, loss_pct=10, rate_mbit=5)
+                        refused = False
+                    except pyns.UnsupportedError as e:
+                        refused = "sch_netem" in str(e) and not r.links[0].shaped
+                return before, cut, arrives(a, b), refused
 
         print(pyns.run(build, user=True, map_root=True, net=True, uts=True))
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(True, (False, True, True, [('a', 'b')]), True)"
+    assert out.stdout.strip() == "(True, (False, True, True, [('a', 'b')]), True, True)"
 
 
 def test_link_down_reroutes_and_link_up_restores(topology: Topology) -> None:

@@ -738,8 +738,9 @@ class Topology:
 
         Raises:
             ValueError: bad numbers, or nodes not linked directly.
-            pyns.UnsupportedError: delay or jitter on a kernel without netem (before anything
-                is changed); the message names sch_netem and how to get it.
+            pyns.UnsupportedError: delay or jitter on a kernel without netem, or loss without
+                netem nor bpf(2) (in a user namespace), before anything is changed; the
+                message names sch_netem and how to get it.
         """
         self._check_open()
         links = self._between(a, b)
@@ -754,6 +755,10 @@ class Topology:
                 raise TypeError(f"loss_pct must be a number, not {type(loss_pct).__name__}")
             if not 0 < loss_pct <= 100:
                 raise ValueError(f"loss_pct must be > 0 and <= 100, not {loss_pct}")
+            if not impairments()["loss_pct"]:
+                raise UnsupportedError(
+                    f"loss_pct needs netem, or bpf(2) with CAP_BPF (root): {NO_NETEM}"
+                )
         sender = None if isinstance(a, Veth) else self._node(a, "a")
         for v in links:
             ends = (0, 1) if not oneway else (0,) if sender in (None, v.a) else (1,)
