@@ -59,6 +59,9 @@ __all__ = [
     "net_shape",
     "net_unshape",
     "net_blackhole",
+    "net_bpf_loss",
+    "net_rule",
+    "net_move_local_rule",
     "net_node",
     "netns_persist",
     "net_wire",
@@ -392,6 +395,17 @@ def net_shape(
 ) -> None: ...
 def net_unshape(name: str, netns: _Netns = None) -> None: ...
 def net_blackhole(name: str, netns: _Netns = None) -> None: ...
+def net_bpf_loss(name: str, loss_pct: Optional[float], netns: _Netns = None) -> None: ...
+def net_rule(
+    add: bool,
+    version: int,
+    src: Optional[str],
+    dst: Optional[str],
+    priority: int,
+    table: Optional[int] = None,
+    netns: _Netns = None,
+) -> None: ...
+def net_move_local_rule(version: int, priority: int, netns: _Netns = None) -> None: ...
 def net_node(
     hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...

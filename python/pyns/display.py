@@ -182,8 +182,10 @@ def topology_html(t: Topology) -> str:
     ]
     nodes += [(s.name, "switch", "", "") for s in t.switches]
     links = []
+    cuts = t.partitions
     for v in t.links:
-        state = "partitioned" if v.partitioned else ("shaped" if v.shaped else "up")
+        cut = v.partitioned or {(v.a.name, v.b.name), (v.b.name, v.a.name)} <= cuts
+        state = "partitioned" if cut else ("shaped" if v.shaped else "up")
         ends = " — ".join(f"{n.name}:{i}" for n, i in zip((v.a, v.b), v.names))
         addrs = ", ".join(a for a in v.addresses if a)
         links.append((ends, str(v.subnet), addrs, state))

@@ -10,6 +10,7 @@ pub mod net;
 pub mod netinfo;
 pub mod node;
 pub mod qdisc;
+pub mod rule;
 pub mod spawn;
 pub mod target;
 pub mod vlan;

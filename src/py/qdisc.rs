@@ -1,9 +1,12 @@
 //! The natives behind `pyns.net.shape`, `unshape` and `blackhole`: tc qdiscs by netlink.
 
+use std::os::fd::AsRawFd;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::net::{f64_arg, no_link, valid_name, Netns};
+use crate::sys::bpf;
 use crate::sys::error::{Error, ErrorKind, Result};
 use crate::sys::net::link;
 use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf};
@@ -176,6 +179,43 @@ pub fn net_blackhole(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>
         t.rtnl(|r| {
             let index = link::index(r, name)?;
             qdisc::replace_root(r, index, &Qdisc::Blackhole, name).map(drop)
+        })
+    })
+    .map_err(|e| no_link(py, e, name))
+}
+
+/// Drops `loss_pct` percent of a link's egress packets at random by a cls_bpf program
+/// (bpf(2), direct action, under clsact), for kernels without netem; None removes it.
+#[pyfunction]
+#[pyo3(signature = (name, loss_pct, netns=None))]
+pub fn net_bpf_loss(
+    py: Python<'_>,
+    name: &str,
+    loss_pct: Option<&Bound<'_, PyAny>>,
+    netns: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    valid_name("name", name)?;
+    let loss = match loss_pct {
+        None => None,
+        Some(v) => match f64_arg("loss_pct", v)? {
+            x if x > 0.0 && x <= 100.0 => Some(x / 100.0),
+            x => {
+                return Err(PyValueError::new_err(format!(
+                    "loss_pct must be > 0 and <= 100, not {x}"
+                )))
+            }
+        },
+    };
+    let netns = Netns::resolve(netns, "netns")?;
+    let t = netns.target()?;
+    py.detach(|| {
+        let prog = loss.map(bpf::load_loss).transpose()?;
+        t.rtnl(|r| {
+            let index = link::index(r, name)?;
+            match &prog {
+                Some(fd) => qdisc::attach_egress_bpf(r, index, fd.as_raw_fd() as u32, name),
+                None => qdisc::delete_clsact(r, index, name),
+            }
         })
     })
     .map_err(|e| no_link(py, e, name))

@@ -1,5 +1,6 @@
 //! The syscall core: pure Rust, no Python. Each module wraps one concept of the kernel.
 
+pub mod bpf;
 pub mod caps;
 pub mod error;
 pub mod idmap;

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Host", "Switch", "Topology", "Veth"]
+__all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
 
 if TYPE_CHECKING:
-    from .topology import Host, Switch, Topology, Veth
+    from .topology import Host, Switch, Topology, Veth, impairments
 
 
 def __getattr__(name: str) -> Any:

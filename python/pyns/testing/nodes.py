@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
 from .._native import Namespace, Switch as _Enter
@@ -39,7 +40,9 @@ class _Node:
         return self._handles["net"]
 
     def _next_ifname(self) -> str:
-        return f"eth{len(self.links)}"
+        """The first free ``ethN`` (a link removed by ``Topology.unlink`` frees its name)."""
+        used = {v.ifname(self) for v in self.links}
+        return next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
 
     def _close(self) -> None:
         for ns in self._handles.values():
@@ -61,6 +64,7 @@ class Host(_Node):
         super().__init__(topology, name, handles)
         self.forwarding = forwarding
         self._addresses: list[tuple[str, Interface]] = []
+        self._spawned: list[Process] = []
 
     def __repr__(self) -> str:
         kind = "router" if self.forwarding else "host"
@@ -70,6 +74,10 @@ class Host(_Node):
     def addresses(self) -> list[str]:
         """The host's addresses in CIDR form (``'10.0.0.1/24'``), in link order."""
         return [str(a) for _, a in self._addresses]
+
+    def _down(self) -> set[str]:
+        """The names of its links that ``Topology.link_down`` took down."""
+        return {v.ifname(self) for v in self.links if not v.up}
 
     @property
     def interfaces(self) -> list[str]:
@@ -129,7 +137,41 @@ class Host(_Node):
         procs = self._topology._processes
         procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
         procs.append(proc)
+        self._spawned = [p for p in self.processes] + [proc]
         return proc
+
+    @property
+    def processes(self) -> list[Process]:
+        """The programs spawned in the host that have not been reaped, in start order."""
+        return [p for p in self._spawned if p.poll() is None]
+
+    def pause(self) -> None:
+        """Stops every program spawned in the host (SIGSTOP), like Jepsen's pause nemesis:
+        its sockets stay open, peers see silence. ``resume`` continues them."""
+        for p in self.processes:
+            p.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Continues the programs that ``pause`` stopped (SIGCONT)."""
+        for p in self.processes:
+            p.send_signal(signal.SIGCONT)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Sends `sig` to every program spawned in the host; for SIGKILL, also waits for them
+        to die (a paused program dies too), so that ``processes`` is empty after it.
+
+        Args:
+            sig: the signal (``signal.SIGTERM`` to let them clean up; not waited for).
+
+        Raises:
+            PermissionError: not allowed to signal them.
+        """
+        procs = self.processes
+        for p in procs:
+            p.send_signal(sig)
+        if sig == signal.SIGKILL:
+            for p in procs:
+                p.wait()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Calls ``fn(*args, **kwargs)`` in a child inside the host (``pyns.run``).
@@ -166,7 +208,8 @@ class Host(_Node):
 class Switch(_Node):
     """A switch of a ``Topology``: a bridge (``br0``) in its own network namespace.
 
-    Hosts linked to it share its subnet and get addresses .1, .2, ... in link order.
+    Hosts linked to it share its subnet and get addresses .1, .2, ... in link order. Switches
+    linked to each other are one L2 segment with one subnet (the first switch's).
 
     Attributes:
         name: the switch's name.
@@ -177,16 +220,36 @@ class Switch(_Node):
         self, topology: Topology, name: str, handles: dict[str, Namespace], subnet: Network
     ) -> None:
         super().__init__(topology, name, handles)
-        self.subnet = subnet
-        self._hosts = 0
+        self._segment = _Segment(subnet)
 
     def __repr__(self) -> str:
         return f"<pyns.testing.Switch {self.name!r} subnet='{self.subnet}'>"
 
     @property
+    def subnet(self) -> Network:
+        """The subnet of the hosts on it (shared by the switches linked to it)."""
+        return self._segment.subnet
+
+    @property
+    def _hosts(self) -> int:
+        return self._segment.hosts
+
+    @_hosts.setter
+    def _hosts(self, n: int) -> None:
+        self._segment.hosts = n
+
+    @property
     def hosts(self) -> list[Host]:
         """The hosts linked to it, in link order."""
-        return [v.other(self) for v in self.links]  # type: ignore[misc]
+        return [n for n in (v.other(self) for v in self.links) if isinstance(n, Host)]
+
+
+class _Segment:
+    """What switches linked to each other share: one subnet, one count of hosts addressed."""
+
+    def __init__(self, subnet: Network) -> None:
+        self.subnet = subnet
+        self.hosts = 0
 
 
 class Veth:
@@ -196,6 +259,8 @@ class Veth:
         a, b: the two nodes, in the order given to ``Topology.link``.
         subnet: the link's subnet (a switch's for links to a switch).
         addresses: ``(a's, b's)`` addresses in CIDR form; None for a switch's end.
+        partitioned: whether ``Topology.partition`` cut this link (its qdiscs drop all).
+        up: False after ``Topology.link_down``, until ``link_up``.
     """
 
     def __init__(
@@ -213,7 +278,9 @@ class Veth:
         self.addresses = tuple(None if x is None else str(x) for x in addresses)
         self._ifaces = addresses
         self._shape: Optional[dict[str, Optional[float]]] = None
+        self._shape_ends: tuple[int, ...] = (0, 1)
         self.partitioned = False
+        self.up = True
 
     @property
     def shaped(self) -> bool:

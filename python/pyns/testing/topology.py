@@ -10,16 +10,20 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
 from . import routing
+from ..errors import UnsupportedError
+from .faults import Cuts
+from .shaping import NO_NETEM, check_ms, impairments, netem
+from .nemesis import Nemesis
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
-__all__ = ["Host", "Switch", "Topology", "Veth"]
+__all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
 
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
@@ -74,6 +78,7 @@ class Topology:
         self._subnets = Subnets()
         self._routes: dict[Host, dict[_Network, str]] = {}
         self._routers = 0
+        self._cuts = Cuts()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -233,7 +238,8 @@ class Topology:
         switch's bridge. Ends are named ``eth0``, ``eth1``, ... in each node, in link order.
 
         Args:
-            a, b: the nodes (``Host``, ``Switch`` or name); not two switches.
+            a, b: the nodes (``Host``, ``Switch`` or name); two switches become one L2
+                segment with `a`'s subnet (link them before linking hosts to `b`).
             subnet: the link's subnet (host to host); default: the next free /24.
             addresses: explicit ``(a's, b's)`` addresses in CIDR form, instead of `subnet`.
             mtu: the MTU of both ends, 68 to 65535.
@@ -243,9 +249,9 @@ class Topology:
 
         Raises:
             TypeError: an MTU that is not an int.
-            ValueError: the same node twice, two switches, a bad or overlapping subnet, a
-                full switch subnet, addresses with a switch, an MTU out of range, or a closed
-                topology. Nothing is reserved or counted for a link that was not made.
+            ValueError: the same node twice, switches joined already (a loop), a second
+                switch with hosts of its own, a bad or overlapping subnet, a full switch
+                subnet, addresses with a switch, an MTU out of range, or a closed topology. Nothing is reserved or counted for a link that was not made.
             LookupError: no node of that name.
             OSError: the kernel refused (PermissionError without CAP_NET_ADMIN).
         """
@@ -253,13 +259,15 @@ class Topology:
         na, nb = self._node(a, "a"), self._node(b, "b")
         if na is nb:
             raise ValueError(f"cannot link {na.name!r} to itself")
-        if isinstance(na, Switch) and isinstance(nb, Switch):
-            raise ValueError("cannot link two switches: join their subnets through a router")
         if mtu is not None:
             if isinstance(mtu, bool) or not isinstance(mtu, int):
                 raise TypeError(f"mtu must be an int, not {type(mtu).__name__}")
             if not 68 <= mtu <= 65535:
                 raise ValueError(f"mtu must be between 68 and 65535 (a veth's), not {mtu}")
+        if isinstance(na, Switch) and isinstance(nb, Switch):
+            if subnet is not None or addresses is not None:
+                raise ValueError("a link between switches takes no subnet/addresses")
+            return self._join(na, nb, mtu)
         sw = na if isinstance(na, Switch) else nb if isinstance(nb, Switch) else None
         if sw is not None and (subnet is not None or addresses is not None):
             raise ValueError("a link to a switch takes the switch's subnet: no subnet/addresses")
@@ -303,6 +311,51 @@ class Topology:
         self._links.append(veth)
         if self._routers:
             self.route()
+        if self._cuts.senders:  # the new addresses are cut too
+            self._cuts.sync(list(self._cuts.senders))
+        return veth
+
+    @staticmethod
+    def _joined(sw: Switch) -> list[Switch]:
+        """`sw` and the switches it reaches through links between switches."""
+        seen = [sw]
+        for s in seen:
+            for v in s.links:
+                o = v.other(s)
+                if isinstance(o, Switch) and o not in seen:
+                    seen.append(o)
+        return seen
+
+    def _join(self, sa: Switch, sb: Switch, mtu: Optional[int]) -> Veth:
+        """Links two switches' bridges: one L2 segment with `sa`'s subnet."""
+        group = self._joined(sb)
+        if sa in group:
+            raise ValueError(
+                f"switches {sa.name!r} and {sb.name!r} are joined already: another link would "
+                "make a loop (the bridges run no spanning tree)"
+            )
+        merge = sb._segment is not sa._segment
+        if merge and any(s.hosts for s in group):
+            raise ValueError(
+                f"switch {sb.name!r} has hosts in its own subnet {sb.subnet}: link switches "
+                "before linking hosts to the second one"
+            )
+        names = (sa._next_ifname(), sb._next_ifname())
+        self._wire(sa, sb, names, (None, None), mtu)
+        try:
+            net.set_link(names[1], master=BRIDGE, netns=sb.netns)
+        except BaseException:
+            net.delete_link(names[0], netns=sa.netns)
+            raise
+        if merge:
+            old = sb._segment
+            for s in group:
+                s._segment = sa._segment
+            self._subnets.release(old.subnet)
+        veth = Veth(sa, sb, names, sa.subnet, (None, None))
+        sa.links.append(veth)
+        sb.links.append(veth)
+        self._links.append(veth)
         return veth
 
     @staticmethod
@@ -337,7 +390,7 @@ class Topology:
         self._check_open()
         hosts = self.hosts
         wanted = routing.compute(
-            {h: [iface for _, iface in h._addresses] for h in hosts},
+            {h: [iface for name, iface in h._addresses if name not in h._down()] for h in hosts},
             [h for h in hosts if h.forwarding],
         )
         for h, found in wanted.items():
@@ -351,6 +404,116 @@ class Topology:
                 if dst not in have:
                     net.add_route(_destination(dst), via=gw, netns=h.netns)
                     have[dst] = gw
+
+    # ------------------------------------------------------------------ live changes
+
+    def link_down(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Takes the links between `a` and `b` down at both ends (no carrier), while programs
+        run; routes are recomputed around them (if another path exists).
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._carrier(a, b, False)
+
+    def link_up(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Brings the links between `a` and `b` back up at both ends; routes are recomputed.
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._carrier(a, b, True)
+
+    def _carrier(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node], up: bool) -> None:
+        self._check_open()
+        links = self._between(a, b)
+        for v in links:
+            for node, name in v.ends():
+                net.set_link(name, up=up, netns=node.netns)
+            v.up = up
+        self._rerouted(links)
+
+    def _rerouted(self, links: list[Veth]) -> None:
+        """Routes after `links` went down or away: forget those the kernel dropped with
+        them, then recompute."""
+        for h in {n for v in links for n in (v.a, v.b) if isinstance(n, Host)}:
+            have = self._routes.get(h)
+            if have and h.name in self._nodes:
+                kept = {(r.dst, r.via) for r in net.routes(netns=h.netns)}
+                for dst, gw in list(have.items()):
+                    if (_destination(dst), gw) not in kept:
+                        del have[dst]
+        if self._routers:
+            self.route()
+
+    def unlink(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
+        """Deletes the links between `a` and `b` while programs run: their addresses go, a
+        host-to-host link's subnet is free again, routes are recomputed, cuts follow.
+
+        Args:
+            a, b: two linked nodes (or names), or a single ``Veth``.
+
+        Raises:
+            ValueError: the nodes are not linked directly.
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._check_open()
+        links = self._between(a, b)
+        for v in links:
+            self._drop(v)
+        self._rerouted(links)
+        self._cuts.sync(list(self._cuts.senders))
+
+    def _drop(self, v: Veth) -> None:
+        node, name = next(v.ends())
+        net.delete_link(name, netns=node.netns)  # the peer goes with it
+        for n in (v.a, v.b):
+            n.links.remove(v)
+            if isinstance(n, Host):
+                n._addresses = [(i, x) for i, x in n._addresses if i != v.ifname(n)]
+        self._links.remove(v)
+        if not isinstance(v.a, Switch) and not isinstance(v.b, Switch):
+            self._subnets.release(v.subnet)
+
+    def remove(self, node: Union[str, _Node]) -> None:
+        """Removes a node while the others run: kills its programs (SIGKILL), deletes its
+        links (routes are recomputed) and its cuts, and closes its namespaces.
+
+        Args:
+            node: a host, router or switch (or its name).
+
+        Raises:
+            LookupError: no node of that name.
+            OSError: the kernel refused.
+        """
+        self._check_open()
+        n = self._node(node, "node")
+        if isinstance(n, Host):
+            n.kill()
+            self._processes[:] = [p for p in self._processes if p.returncode is None]
+            self._cuts.forget(n)
+            self._routes.pop(n, None)
+            self._routers -= n.forwarding
+        links = list(n.links)
+        for v in links:
+            self._drop(v)
+        del self._nodes[n.name]
+        if isinstance(n, Switch) and not any(s._segment is n._segment for s in self.switches):
+            self._subnets.release(n.subnet)
+        n._close()
+        self._rerouted(links)
+        self._cuts.sync(list(self._cuts.senders))
 
     # ------------------------------------------------------------------ faults and shaping
 
@@ -372,37 +535,181 @@ class Topology:
             )
         return found
 
-    def partition(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
-        """Cuts the links between `a` and `b`: both ends drop everything, silently.
+    def _direct(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node]) -> Optional[list[Veth]]:
+        """The links that `a`, `b` name when the cut is a link's (a ``Veth``, or a switch and a
+        node linked to it); None for two hosts, which are cut by rules."""
+        if isinstance(a, Veth) or b is None:
+            return self._between(a, b)
+        na, nb = self._node(a, "a"), self._node(b, "b")
+        if isinstance(na, Host) and isinstance(nb, Host):
+            return None
+        if not any(v.other(na) is nb for v in na.links):
+            raise ValueError(
+                f"{na.name!r} and {nb.name!r} are not linked directly, and a switch has no "
+                "address to cut by: partition the hosts behind it, or its link to a host"
+            )
+        return self._between(na, nb)
 
-        Programs see no error, only silence (a TCP connect times out); ``heal`` ends it.
+    def _hosts(self, a: Union[str, _Node], b: Union[str, _Node]) -> tuple[Host, Host]:
+        na, nb = self._node(a, "a"), self._node(b, "b")
+        if na is nb:
+            raise ValueError(f"cannot partition {na.name!r} from itself")
+        assert isinstance(na, Host) and isinstance(nb, Host)
+        return na, nb
+
+    def partition(
+        self,
+        a: Union[str, _Node, Veth],
+        b: Union[None, str, _Node] = None,
+        *,
+        oneway: bool = False,
+    ) -> None:
+        """Cuts `a` from `b`: the packets between them vanish silently where they arrive.
+
+        Any two hosts or routers, however far apart (through routers and switches): FIB rules
+        in the receiver drop what the other sends it (``from <its address> to <mine>
+        blackhole``), and nothing else; both still reach the routers between them, and
+        forwarded traffic flows. Programs see no error, only silence (a TCP connect times
+        out, established connections stall). A switch and a node linked to it, or a single
+        ``Veth``, cut that link instead (both ends drop everything). ``heal`` ends it.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            a, b: two nodes (or names), or a single ``Veth``.
+            oneway: cut only what `a` sends to `b` (`b` to `a` still arrives); two hosts only.
 
         Raises:
-            ValueError: the nodes are not linked directly.
+            ValueError: the same node twice, a switch not linked directly to the other node,
+                or ``oneway`` with a switch or a ``Veth``.
             LookupError: no node of that name.
+            OSError: the kernel refused a rule.
         """
         self._check_open()
-        for v in self._between(a, b):
-            for node, name in v.ends():
-                net.blackhole(name, netns=node.netns)
-            v.partitioned = True
+        links = self._direct(a, b)
+        if links is not None:
+            if oneway:
+                raise ValueError("oneway=True needs two hosts or routers: a switch has no address")
+            for v in links:
+                for node, name in v.ends():
+                    net.blackhole(name, netns=node.netns)
+                v.partitioned = True
+            return
+        assert b is not None and not isinstance(a, Veth)
+        na, nb = self._hosts(a, b)
+        self._cut({(na, nb)} if oneway else {(na, nb), (nb, na)})
 
-    def heal(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
-        """Ends a partition between `a` and `b` (their shape, if any, is back).
+    def _cut(self, pairs: set[tuple[Host, Host]]) -> None:
+        new = {(a, b) for a, b in pairs if a not in self._cuts.senders.get(b, ())}
+        receivers = self._cuts.add(new)
+        try:
+            self._cuts.sync(receivers)
+        except BaseException:
+            self._cuts.remove(new)
+            self._cuts.sync(receivers)
+            raise
+
+    def _group(self, group: Iterable[Union[str, _Node]], what: str) -> list[Host]:
+        if isinstance(group, (str, _Node)):
+            raise TypeError(f"{what} must be a list of nodes, not a single node {group!r}")
+        out = []
+        for n in group:
+            node = self._node(n, what)
+            if not isinstance(node, Host):
+                raise ValueError(f"{what}: {node.name!r} is a switch, which has no address to cut")
+            out.append(node)
+        return out
+
+    def partition_groups(self, *groups: Iterable[Union[str, _Node]]) -> None:
+        """Cuts every pair of hosts across groups, both ways; within a group traffic flows.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            *groups: two or more lists of hosts or routers (or names), disjoint.
 
         Raises:
-            ValueError: the nodes are not linked directly.
+            ValueError: fewer than two groups, a node in two groups, or a switch.
+            LookupError: no node of that name.
+            OSError: the kernel refused a rule.
         """
         self._check_open()
-        for v in self._between(a, b):
-            self._apply(v, v._shape)
-            v.partitioned = False
+        if len(groups) < 2:
+            raise ValueError(f"partition_groups needs two groups or more, not {len(groups)}")
+        hosts = [self._group(g, f"group {i}") for i, g in enumerate(groups)]
+        seen: dict[Host, int] = {}
+        for i, g in enumerate(hosts):
+            for h in g:
+                if seen.setdefault(h, i) != i:
+                    raise ValueError(f"{h.name!r} is in group {seen[h]} and group {i}")
+        pairs = {
+            (x, y)
+            for i, g in enumerate(hosts)
+            for j, other in enumerate(hosts)
+            if i != j
+            for x in g
+            for y in other
+        }
+        self._cut(pairs)
+
+    def cut_off(self, node: Union[str, _Node]) -> None:
+        """Cuts `node` from every other host and router of the topology, both ways.
+
+        Args:
+            node: a host or router (or its name).
+
+        Raises:
+            ValueError: a switch.
+            LookupError: no node of that name.
+            OSError: the kernel refused a rule.
+        """
+        self._check_open()
+        (h,) = self._group([node], "node")
+        others = [o for o in self.hosts if o is not h]
+        self._cut({(h, o) for o in others} | {(o, h) for o in others})
+
+    @property
+    def partitions(self) -> frozenset[tuple[str, str]]:
+        """The cuts now in place: directed ``(from_name, to_name)`` pairs (a two-way cut shows
+        both directions; a cut link, both directions between its nodes)."""
+        out = {(x.name, y.name) for x, y in self._cuts.pairs}
+        for v in self._links:
+            if v.partitioned:
+                out |= {(v.a.name, v.b.name), (v.b.name, v.a.name)}
+        return frozenset(out)
+
+    def heal(self, a: Union[None, str, _Node, Veth] = None, b: Union[None, str, _Node] = None) -> None:
+        """Lifts the cuts between `a` and `b`, whatever made them (``partition``,
+        ``partition_groups``, ``cut_off``), in both directions; with no arguments, every cut.
+        A healed link gets its shape back, if it had one.
+
+        Args:
+            a, b: two nodes (or names), a single ``Veth``, or nothing.
+
+        Raises:
+            ValueError: a switch not linked directly to the other node.
+            LookupError: no node of that name.
+            OSError: the kernel refused to delete a rule.
+        """
+        self._check_open()
+        if a is None:
+            if b is not None:
+                raise TypeError("give two nodes, one Veth, or nothing")
+            links = [v for v in self._links if v.partitioned]
+            self._cuts.sync(self._cuts.clear())
+        else:
+            links = self._direct(a, b) or []
+            if b is not None and not isinstance(a, Veth):
+                na, nb = self._node(a, "a"), self._node(b, "b")
+                links = links or self._between_maybe(na, nb)
+                if isinstance(na, Host) and isinstance(nb, Host):
+                    self._cuts.sync(self._cuts.remove({(na, nb), (nb, na)}))
+        for v in links:
+            if v.partitioned:
+                ends = v._shape_ends if v._shape else ()
+                self._apply(v, v._shape, ends)
+                self._apply(v, None, tuple(e for e in (0, 1) if e not in ends))
+                v.partitioned = False
+
+    @staticmethod
+    def _between_maybe(na: _Node, nb: _Node) -> list[Veth]:
+        return [v for v in na.links if v.other(na) is nb]
 
     def shape(
         self,
@@ -413,27 +720,53 @@ class Topology:
         jitter_ms: Optional[float] = None,
         loss_pct: Optional[float] = None,
         rate_mbit: Optional[float] = None,
+        oneway: bool = False,
     ) -> None:
-        """Shapes the links between `a` and `b`, in both directions (each end's egress).
+        """Shapes the links between `a` and `b`, in both directions (each end's egress), or
+        with ``oneway=True`` only what `a` sends to `b`.
 
         netem adds `delay_ms` (± `jitter_ms`) one way, so a round trip grows by twice the delay,
         and drops `loss_pct` percent of the packets sent each way; tbf limits each direction to
-        `rate_mbit`. Configured by netlink; a new shape replaces the old.
+        `rate_mbit`. Without netem (``pyns.testing.impairments()`` says), loss comes from a
+        cls_bpf program loaded with bpf(2) (needs CAP_BPF), and rate from tbf. Configured by
+        netlink; a new shape replaces the old.
 
         Args:
-            a, b: two linked nodes (or names), or a single ``Veth``.
+            a, b: two linked nodes (or names), or a single ``Veth`` (then `a` is its ``a``).
             delay_ms, jitter_ms, loss_pct, rate_mbit: see :func:`pyns.net.shape`.
+            oneway: shape only the end that sends from `a` to `b`.
 
         Raises:
             ValueError: bad numbers, or nodes not linked directly.
-            pyns.UnsupportedError: delay, jitter or loss on a kernel without netem.
+            pyns.UnsupportedError: delay or jitter on a kernel without netem, or loss without
+                netem nor bpf(2) (in a user namespace), before anything is changed; the
+                message names sch_netem and how to get it.
         """
         self._check_open()
+        links = self._between(a, b)
         spec = dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct, rate_mbit=rate_mbit)
-        for v in self._between(a, b):
+        if (delay_ms is not None or jitter_ms is not None) and not netem():
+            for what, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms)):
+                if value is not None:
+                    check_ms(what, value)
+            raise UnsupportedError(f"delay_ms and jitter_ms need netem: {NO_NETEM}")
+        if loss_pct is not None and not netem():  # checked here: bpf loss comes after tbf
+            if isinstance(loss_pct, bool) or not isinstance(loss_pct, (int, float)):
+                raise TypeError(f"loss_pct must be a number, not {type(loss_pct).__name__}")
+            if not 0 < loss_pct <= 100:
+                raise ValueError(f"loss_pct must be > 0 and <= 100, not {loss_pct}")
+            if not impairments()["loss_pct"]:
+                raise UnsupportedError(
+                    f"loss_pct needs netem, or bpf(2) with CAP_BPF (root): {NO_NETEM}"
+                )
+        sender = None if isinstance(a, Veth) else self._node(a, "a")
+        for v in links:
+            ends = (0, 1) if not oneway else (0,) if sender in (None, v.a) else (1,)
             if not v.partitioned:
-                self._apply(v, spec)
-            v._shape = spec
+                self._apply(v, spec, ends)
+                if v._shape is not None:
+                    self._apply(v, None, tuple(e for e in v._shape_ends if e not in ends))
+            v._shape, v._shape_ends = spec, ends
 
     def unshape(self, a: Union[str, _Node, Veth], b: Union[None, str, _Node] = None) -> None:
         """Removes the shape of the links between `a` and `b`.
@@ -447,16 +780,54 @@ class Topology:
         self._check_open()
         for v in self._between(a, b):
             if not v.partitioned:
-                self._apply(v, None)
+                self._apply(v, None, v._shape_ends)
             v._shape = None
 
     @staticmethod
-    def _apply(v: Veth, spec: Optional[dict[str, Optional[float]]]) -> None:
-        for node, name in v.ends():
+    def _apply(v: Veth, spec: Optional[dict[str, Optional[float]]], ends: tuple[int, ...]) -> None:
+        """Puts `spec` (None: no shape) on the given ends (0: ``v.a``'s, 1: ``v.b``'s)."""
+        for i, (node, name) in enumerate(v.ends()):
+            if i not in ends:
+                continue
+            loss = None if spec is None else spec["loss_pct"]
+            bpf_loss = loss is not None and not netem()
             if spec is None:
                 net.unshape(name, netns=node.netns)
+            elif bpf_loss:
+                if spec["rate_mbit"] is not None:
+                    net.shape(name, rate_mbit=spec["rate_mbit"], netns=node.netns)
+                else:
+                    net.unshape(name, netns=node.netns)
             else:
                 net.shape(name, netns=node.netns, **spec)
+            if not netem():
+                _native.net_bpf_loss(name, loss if bpf_loss else None, node.netns)
+
+    def nemesis(
+        self,
+        seed: int = 0,
+        faults: Optional[Iterable[str]] = None,
+        interval_s: float = 0.5,
+    ) -> Nemesis:
+        """Random faults from a background thread while the ``with`` block runs, as Jepsen's
+        nemesis: every `interval_s` the last fault is healed and a new one drawn from `seed`.
+        Leaving the block (also by an exception) heals what is in place.
+
+        Args:
+            seed: the same seed on the same topology gives the same sequence of faults.
+            faults: some of ``pyns.testing.nemesis.FAULTS`` (``"partition"``, ``"oneway"``,
+                ``"pause"``, ``"link"``, ``"loss"``); default: all this kernel supports.
+            interval_s: seconds between faults.
+
+        Returns:
+            The ``Nemesis``; ``n.timeline`` lists ``(time_s, fault, node_names)``, heals too.
+
+        Raises:
+            TypeError, ValueError: bad arguments.
+            pyns.UnsupportedError: ``"loss"`` where neither netem nor bpf(2) is available.
+        """
+        self._check_open()
+        return Nemesis(self, seed, faults, interval_s)
 
     # ------------------------------------------------------------------ teardown
 

@@ -8,6 +8,7 @@ pub mod node;
 pub mod qdisc;
 pub mod route;
 pub mod rtnl;
+pub mod rule;
 pub mod vlan;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

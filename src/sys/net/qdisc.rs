@@ -232,6 +232,69 @@ pub fn delete_root(rtnl: &mut Rtnl, index: u32, subject: &str) -> Result<()> {
     }
 }
 
+/// `TC_H_CLSACT`: where the clsact qdisc hangs, and its handle `ffff:`.
+const CLSACT: u32 = 0xFFFF_FFF1;
+/// `TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS)`: clsact's egress hook.
+const CLSACT_EGRESS: u32 = 0xFFFF_FFF3;
+const TCA_BPF_FD: u16 = 6;
+const TCA_BPF_NAME: u16 = 7;
+const TCA_BPF_FLAGS: u16 = 8;
+/// `TCA_BPF_FLAG_ACT_DIRECT`: the program's return value is the action (no tc action).
+const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
+const ETH_P_ALL: u16 = 3;
+
+/// Attaches the loaded cls_bpf program `prog_fd` in direct-action mode at the egress of the
+/// link with interface index `index`, under a clsact qdisc (tc(8) `qdisc add clsact; filter
+/// add egress bpf da fd N`), in place of an earlier one. The filter holds the program: the
+/// caller may close `prog_fd`.
+pub fn attach_egress_bpf(rtnl: &mut Rtnl, index: u32, prog_fd: u32, subject: &str) -> Result<()> {
+    delete_clsact(rtnl, index, subject)?;
+    let mut q = message(index, CLSACT, handle(0xFFFF, 0));
+    q.attributes.push(TcAttribute::Kind("clsact".to_owned()));
+    let what = format!("{subject} (clsact)");
+    rtnl.ack(
+        RouteNetlinkMessage::NewQueueDiscipline(q),
+        NLM_F_CREATE | NLM_F_EXCL,
+        &what,
+    )?;
+    let mut f = message(index, CLSACT_EGRESS, 0);
+    f.header.info = (1 << 16) | u32::from(ETH_P_ALL.to_be());
+    f.attributes.push(TcAttribute::Kind("bpf".to_owned()));
+    let mut opts = Vec::new();
+    emit(
+        &[
+            DefaultNla::new(TCA_BPF_FD, prog_fd.to_ne_bytes().to_vec()),
+            DefaultNla::new(TCA_BPF_NAME, b"pyns_loss\0".to_vec()),
+            DefaultNla::new(
+                TCA_BPF_FLAGS,
+                TCA_BPF_FLAG_ACT_DIRECT.to_ne_bytes().to_vec(),
+            ),
+        ],
+        &mut opts,
+    );
+    f.attributes
+        .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, opts)));
+    let what = format!("{subject} (bpf filter)");
+    let r = rtnl.ack(
+        RouteNetlinkMessage::NewTrafficFilter(f),
+        NLM_F_CREATE | NLM_F_EXCL,
+        &what,
+    );
+    if r.is_err() {
+        let _ = delete_clsact(rtnl, index, subject);
+    }
+    r
+}
+
+/// Deletes the clsact qdisc of the link and its filters; nothing if there is none.
+pub fn delete_clsact(rtnl: &mut Rtnl, index: u32, subject: &str) -> Result<()> {
+    let msg = message(index, CLSACT, handle(0xFFFF, 0));
+    match rtnl.ack(RouteNetlinkMessage::DelQueueDiscipline(msg), 0, subject) {
+        Err(e) if e.errno == libc::EINVAL || e.errno == libc::ENOENT => Ok(()),
+        r => r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -372,8 +372,11 @@ fn request_name(msg: &RouteNetlinkMessage) -> &'static str {
         M::NewRoute(_) => "RTM_NEWROUTE",
         M::DelRoute(_) => "RTM_DELROUTE",
         M::GetRoute(_) => "RTM_GETROUTE",
+        M::NewRule(_) => "RTM_NEWRULE",
+        M::DelRule(_) => "RTM_DELRULE",
         M::NewQueueDiscipline(_) => "RTM_NEWQDISC",
         M::DelQueueDiscipline(_) => "RTM_DELQDISC",
+        M::NewTrafficFilter(_) => "RTM_NEWTFILTER",
         _ => "rtnetlink request",
     }
 }

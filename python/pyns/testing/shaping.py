@@ -1,0 +1,85 @@
+"""What ``Topology.shape`` can do on this kernel, and loss without netem.
+
+netem (``sch_netem``) gives delay, jitter and loss; many kernels (this project's CI machine
+among them) lack it. Loss then comes from a cls_bpf classifier that pyns loads with bpf(2)
+and attaches by netlink at a link's egress under a ``clsact`` qdisc: it drops a packet when
+``bpf_get_prandom_u32()`` falls below the loss share (TC_ACT_SHOT), else lets it pass. Rates
+use tbf, which every kernel has. Delay and jitter have no such substitute.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .. import _native, net
+from ..errors import UnsupportedError
+
+#: What to tell someone whose kernel has no netem.
+NO_NETEM = (
+    "this kernel has no netem qdisc (sch_netem): load it with `modprobe sch_netem`; the module "
+    "ships with the kernel's package (Debian: linux-image-$(uname -r); Ubuntu: "
+    "linux-modules-extra-$(uname -r)), or build the kernel with CONFIG_NET_SCH_NETEM"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _probe() -> tuple[bool, bool, bool]:
+    """(netem, tbf, bpf loss) as found by trying each on `lo` of a throwaway namespace."""
+    try:
+        ns = _native.net_node(None, False, False)[0]
+    except OSError:
+        return False, False, False
+    found = []
+    with ns:
+        for attempt in (
+            lambda: net.shape("lo", delay_ms=1, netns=ns),
+            lambda: net.shape("lo", rate_mbit=1, netns=ns),
+            lambda: _native.net_bpf_loss("lo", 50.0, ns),
+        ):
+            try:
+                attempt()
+                found.append(True)
+            except (OSError, UnsupportedError):
+                found.append(False)
+    return found[0], found[1], found[2]
+
+
+#: The longest delay netem takes, in ms (2**63 ns).
+MAX_MS = 2**63 / 1e6
+
+
+def check_ms(what: str, value: object) -> None:
+    """Checks a delay or jitter in ms as ``pyns.net.shape`` does, for when netem is missing
+    (so that a bad number is still a ValueError naming it, not an UnsupportedError).
+
+    Raises:
+        TypeError: not a number.
+        ValueError: negative, not finite, or above 2**63 ns.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
+    if not 0 <= value <= MAX_MS:
+        raise ValueError(f"{what} must be a finite number from 0 to {MAX_MS:.0f}, not {value}")
+
+
+def netem() -> bool:
+    """Whether this kernel has netem (probed once)."""
+    return _probe()[0]
+
+
+def impairments() -> dict[str, bool]:
+    """Which knobs of ``Topology.shape`` work on this kernel (probed once, in a throwaway
+    network namespace).
+
+    Returns:
+        ``{"delay_ms": ..., "jitter_ms": ..., "loss_pct": ..., "rate_mbit": ...}``:
+        delay and jitter need netem; loss needs netem or bpf(2) (CAP_BPF, so not in a user
+        namespace); rate needs tbf.
+    """
+    has_netem, tbf, bpf = _probe()
+    return {
+        "delay_ms": has_netem,
+        "jitter_ms": has_netem,
+        "loss_pct": has_netem or bpf,
+        "rate_mbit": tbf,
+    }
