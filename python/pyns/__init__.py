@@ -6,6 +6,8 @@ with pyns.isolate(uts=True, hostname="box"):
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._native import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
@@ -33,6 +35,15 @@ from .process import Process, spawn
 
 isolate = Isolation
 
+
+def __getattr__(name: str) -> Any:
+    if name == "aio":  # imported on first use: asyncio is not light
+        import importlib
+
+        return importlib.import_module("pyns.aio")
+    raise AttributeError(f"module 'pyns' has no attribute {name!r}")
+
+
 __all__ = [
     "CLONE_NEWCGROUP",
     "CLONE_NEWIPC",
@@ -52,6 +63,7 @@ __all__ = [
     "Process",
     "Switch",
     "UnsupportedError",
+    "aio",
     "capabilities",
     "enter",
     "isolate",

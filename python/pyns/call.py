@@ -160,15 +160,9 @@ def run(
         gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
     )  # fmt: skip
     deadline = None if timeout is None else _monotonic() + timeout
-    _flush_std_streams()  # else the child would write the parent's buffered output again
-    try:
-        child_pid, pidfd, init_handle, fd = _native.fork(spec)
-    finally:
-        for ns in opened:
-            ns.close()
-    if child_pid == 0:
-        _child_main(fd, fn, args, kwargs)
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, init=init_handle)
+    proc, fd = _start(fn, args, kwargs, spec, opened)
+    pidfd = proc.pidfd
+    assert pidfd is not None
     try:
         data = _read_result(fd, pidfd, deadline, timeout)
         proc.wait()
@@ -179,6 +173,27 @@ def run(
     finally:
         os.close(fd)
     return _outcome(data, proc)  # type: ignore[no-any-return]
+
+
+def _start(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    spec: _native.ChildSpec,
+    opened: list[Any],
+) -> tuple[Process, int]:
+    """Forks the child that calls ``fn(*args, **kwargs)`` (run's, and pyns.aio.run's); closes
+    the handles `opened` for the spec. Returns it and the read end of its result pipe."""
+    _flush_std_streams()  # else the child would write the parent's buffered output again
+    try:
+        child_pid, pidfd, init_handle, fd = _native.fork(spec)
+    finally:
+        for ns in opened:
+            ns.close()
+    if child_pid == 0:
+        _child_main(fd, fn, args, kwargs)
+    proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, init=init_handle)
+    return proc, fd
 
 
 def _monotonic() -> float:  # run() has a parameter named `time`
