@@ -24,7 +24,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::idmap::Capabilities>()?;
     m.add_function(wrap_pyfunction!(py::idmap::capabilities, m)?)?;
     m.add_class::<py::spawn::ChildSpec>()?;
-    m.add_class::<py::spawn::Init>()?;
     m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;
     m.add_function(wrap_pyfunction!(py::spawn::fork, m)?)?;
     m.add_class::<py::mount::PyMountInfo>()?;

@@ -370,19 +370,21 @@ def test_rootless_join_user_first(nobody):
     assert r.stdout.strip() == "mine"
 
 
-def test_rootless_gid_map_with_setgroups_allow_is_a_child_error(nobody):
+def test_rootless_gid_map_with_setgroups_allow_is_a_permission_error(nobody):
     r = nobody(
         """
         import pyns
         try:
             pyns.spawn(["true"], map_root=True, setgroups="allow")
-        except pyns.ChildError as e:
-            print(e.step, e.errno, sep="|")
+        except PermissionError as e:
+            print(e.errno, *e.__notes__, sep="|")
         """
     )
     assert r.returncode == 0, r.stderr
-    step, err = r.stdout.strip().split("|")
-    assert step.startswith("write /proc/") and step.endswith("/gid_map") and int(err) == errno.EPERM
+    err, note = r.stdout.strip().split("|", 1)
+    assert int(err) == errno.EPERM
+    assert note.startswith("pyns was doing: write /proc/") and "/gid_map" in note
+    assert "newuidmap/newgidmap" in note
 
 
 def _parent_script(pdeathsig: str) -> str:

@@ -31,6 +31,7 @@ from . import mount, net, netns
 from .errors import ChildError, NamespaceError, UnsupportedError
 from .join import enter, namespaces
 from .call import run
+from .child import ChildOptions
 from .process import Process, spawn
 
 isolate = Isolation
@@ -56,6 +57,7 @@ __all__ = [
     "KINDS",
     "Capabilities",
     "ChildError",
+    "ChildOptions",
     "IdMap",
     "Isolation",
     "Namespace",

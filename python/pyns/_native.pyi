@@ -23,7 +23,6 @@ __all__ = [
     "Capabilities",
     "capabilities",
     "ChildSpec",
-    "Init",
     "spawn",
     "fork",
     "MountInfo",
@@ -186,9 +185,11 @@ class ChildSpec:
         monotonic_ns: Optional[int] = None,
         boottime_ns: Optional[int] = None,
         pdeathsig: int = 9,
+        loopback: bool = True,
     ) -> ChildSpec: ...
 
 def spawn(
+    started: list[tuple[int, int]],
     spec: ChildSpec,
     argv: Sequence[bytes],
     executables: Sequence[bytes],
@@ -197,12 +198,8 @@ def spawn(
     stdio: tuple[int, int, int],
     pass_fds: Sequence[int],
     close_fds: bool,
-) -> tuple[int, int]: ...
-@final
-class Init:
-    def wait(self) -> None: ...
-
-def fork(spec: ChildSpec) -> tuple[int, int, Optional[Init], int]: ...
+) -> None: ...
+def fork(started: list[tuple[int, int, int]], spec: ChildSpec) -> None: ...
 @final
 class MountInfo:
     @property

@@ -16,21 +16,16 @@ with SIGKILL and reaps it before the cancellation goes on.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import subprocess
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from . import call
-from .child import child_spec
-from .process import Process, reap_dropped, spawn as _spawn
+from .process import Process, spawn as _spawn
 
 __all__ = ["AsyncProcess", "run", "spawn"]
 
 T = TypeVar("T")
-
-_RUN = inspect.signature(call.run)
-_RUN_OPTIONS = [k for k, p in _RUN.parameters.items() if p.kind is p.KEYWORD_ONLY]
 
 
 class _Exit:
@@ -267,18 +262,10 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     asyncio.get_running_loop()  # RuntimeError before anything is forked
     if not callable(fn):
         raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
-    # run's own keywords (its keyword-only parameters) out of kwargs, in run's order, which is
-    # child_spec's; the rest go to fn.
-    bound = _RUN.bind_partial(fn, **{k: kwargs.pop(k) for k in _RUN_OPTIONS if k in kwargs})
-    bound.apply_defaults()
-    timeout = bound.arguments["timeout"]
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise TypeError("timeout must be a number of seconds or None")
-    reap_dropped()
-    spec, opened = child_spec(
-        "run", *(bound.arguments[k] for k in _RUN_OPTIONS if k != "timeout")
-    )
-    proc, fd = call._start(fn, args, kwargs, spec, opened)
+    timeout = kwargs.pop("timeout", None)
+    if timeout is not None:
+        timeout = call._seconds("timeout", timeout)
+    proc, fd = call._start(fn, args, kwargs)  # takes the child options out of kwargs
     exit = _Exit(proc)
     try:
         try:

@@ -8,17 +8,17 @@ from __future__ import annotations
 import os
 import pickle
 import select
-import signal
 import struct
+import inspect
 import sys
 import time
 import traceback
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, TypeVar
 
 from . import _native
-from .child import child_spec
+from .child import OPTION_NAMES, ChildOptions, child_spec, takes_child_options
 from .errors import ChildError
-from .process import Process, reap_dropped
+from .process import Process, _seconds, discard, reap_dropped
 
 __all__ = ["run"]
 
@@ -99,45 +99,24 @@ def _read_result(r: int, pidfd: int, deadline: float | None, timeout: float | No
         exited = any(fd == pidfd for fd, _ in ready)
 
 
-def run(
-    fn: Callable[..., T],
-    *args: Any,
-    cgroup: bool = False,
-    ipc: bool = False,
-    mnt: bool = False,
-    net: bool = False,
-    pid: bool = False,
-    time: bool = False,
-    user: bool = False,
-    uts: bool = False,
-    hostname: str | None = None,
-    domainname: str | None = None,
-    uid_map: Any = None,
-    gid_map: Any = None,
-    map_root: bool = False,
-    setgroups: str = "deny",
-    mount_proc: bool = False,
-    init: bool = True,
-    join: Mapping[str, Any] | None = None,
-    monotonic: float | None = None,
-    boottime: float | None = None,
-    pdeathsig: int | None = signal.SIGKILL,
-    timeout: float | None = None,
-    **kwargs: Any,
-) -> T:
+@takes_child_options
+def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
     """Calls ``fn(*args, **kwargs)`` in a forked child in new (or joined) namespaces.
 
     The child is forked like os.fork (with the interpreter's fork hooks), sets itself up, and
     with ``pid=True`` the function runs as PID 1 of the new namespace, or PID 2 under pyns'
-    init (the default). Its return value comes back pickled.
+    init (the default), its child. Its return value comes back pickled.
 
     Args:
         fn: the callable; it and its result must be picklable only as far as the result goes.
-        *args, **kwargs: passed to `fn` (keywords other than those below).
+        *args, **kwargs: passed to `fn` (keywords other than run's own), checked against its
+            signature before anything is forked.
+        timeout: seconds the function may take (finite; None: no limit); then the child is
+            killed.
         cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map, gid_map,
-        map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig: as for
+            map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
+            loopback: the child options (:class:`pyns.ChildOptions`), as for
             :func:`pyns.spawn`.
-        timeout: seconds the function may take; then the child is killed.
 
     Returns:
         What `fn` returned.
@@ -148,56 +127,94 @@ def run(
         KeyboardInterrupt: Ctrl-C while waiting (the child was killed and reaped).
         pyns.ChildError: a set-up step failed, the child died, or its result could not be
             unpickled.
-        TypeError, ValueError, OSError: as for :func:`pyns.spawn`.
+        TypeError: `fn` does not take these arguments (the message lists run's own keywords).
+        TypeError, ValueError, PermissionError, OSError: as for :func:`pyns.spawn`.
     """
     if not callable(fn):
         raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise TypeError("timeout must be a number of seconds or None")
-    reap_dropped()
-    spec, opened = child_spec(
-        "run", cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map,
-        gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
-    )  # fmt: skip
-    deadline = None if timeout is None else _monotonic() + timeout
-    proc, fd = _start(fn, args, kwargs, spec, opened)
-    pidfd = proc.pidfd
-    assert pidfd is not None
+    if timeout is not None:
+        timeout = _seconds("timeout", timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    proc, fd = _start(fn, args, kwargs)
     try:
-        data = _read_result(fd, pidfd, deadline, timeout)
-        proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+        try:
+            pidfd = proc.pidfd
+            assert pidfd is not None  # not reaped: nobody else has it
+            data = _read_result(fd, pidfd, deadline, timeout)
+            proc.wait()
+        except BaseException:
+            # SIGKILL to the child (with a pid namespace: its PID 1, which ends it all), then
+            # reap it, also when another Ctrl-C comes meanwhile.
+            _kill_and_reap(proc)
+            raise
     finally:
         os.close(fd)
     return _outcome(data, proc)  # type: ignore[no-any-return]
 
 
 def _start(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    spec: _native.ChildSpec,
-    opened: list[Any],
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[Process, int]:
-    """Forks the child that calls ``fn(*args, **kwargs)`` (run's, and pyns.aio.run's); closes
-    the handles `opened` for the spec. Returns it and the read end of its result pipe."""
+    """Forks the child that calls ``fn(*args, **kwargs)``, for run and pyns.aio.run: the child
+    options are taken out of `kwargs` first. Returns it and the read end of its result pipe."""
+    options = ChildOptions.take(kwargs)
+    _check_arguments(fn, args, kwargs)
+    reap_dropped()
+    spec, opened = child_spec("run", options)
     _flush_std_streams()  # else the child would write the parent's buffered output again
+    started: list[tuple[int, int, int]] = []
+    made: list[Process] = []
     try:
-        child_pid, pidfd, init_handle, fd = _native.fork(spec)
-    finally:
-        for ns in opened:
-            ns.close()
-    if child_pid == 0:
-        _child_main(fd, fn, args, kwargs)
-    proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, init=init_handle)
+        try:
+            _native.fork(started, spec)
+        finally:
+            for ns in opened:
+                ns.close()
+        child_pid, pidfd, fd = started[0]
+        if child_pid == 0:
+            _child_main(fd, fn, args, kwargs)
+        proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, _made=made)
+    except BaseException:
+        # Also a Ctrl-C raised on the way back from the native call or while the Process was
+        # made: nothing stays behind.
+        if started and started[0][0] == 0:
+            os._exit(1)  # the forked child must never go back into the caller's code
+        discard(started, made)
+        for *_, result_fd in started:
+            os.close(result_fd)
+        raise
     return proc, fd
 
 
-def _monotonic() -> float:  # run() has a parameter named `time`
-    return time.monotonic()
+def _kill_and_reap(proc: Process) -> None:
+    """Kills and reaps `proc`; a KeyboardInterrupt meanwhile is raised after that."""
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            proc.kill()
+            proc.wait()
+            break
+        except KeyboardInterrupt as e:
+            interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
+def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """TypeError in the caller when `fn` does not take `args` and `kwargs`."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # no signature to check (some builtins)
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as e:
+        name = getattr(fn, "__qualname__", repr(fn))
+        own = ", ".join(("timeout",) + OPTION_NAMES)
+        raise TypeError(
+            f"run(): {name}() does not take these arguments: {e} (run's own keywords, which "
+            f"do not go on to it: {own})"
+        ) from None
 
 
 def _outcome(data: bytes, proc: Process) -> Any:

@@ -1,15 +1,126 @@
-"""The namespace keywords that ``pyns.spawn`` and ``pyns.run`` share, checked and turned into
-a native ``ChildSpec``."""
+"""The child options: the namespace keywords that ``pyns.spawn``, ``pyns.run`` and
+``Host.spawn/run`` share, declared once (:class:`ChildOptions`), checked and turned into a
+native ``ChildSpec``.
+
+Adding an option is one edit here: a field of ``ChildOptions`` (with its line in the
+docstring); the functions that take options get it in their signature and help.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import math
 import os
-from typing import Any, Mapping
+import signal
+from typing import Any, Callable, Mapping, Optional, TypeVar
 
 from . import _native
 from ._native import KINDS, Namespace
 
-__all__ = ["child_spec"]
+__all__ = ["ChildOptions", "child_spec", "takes_child_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The largest time offset in nanoseconds that fits the kernel's (a signed 64-bit count).
+_MAX_NS = 2**63 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildOptions:
+    """The namespaces and identity of a child, as keywords of :func:`pyns.spawn`,
+    :func:`pyns.run` and ``Host.spawn/run``.
+
+    Attributes:
+        cgroup, ipc, mnt, net, pid, time, user, uts: create a new namespace of that kind.
+            With ``pid=True`` the child is PID 1 of it (see `init`).
+        hostname, domainname: set in the new UTS namespace (imply ``uts=True``).
+        uid_map, gid_map: id maps for the new user namespace (imply ``user=True``):
+            ``[(inside, outside, count), ...]``, kernel text or a :class:`pyns.IdMap`;
+            multi-range maps go through newuidmap/newgidmap when unprivileged.
+        map_root: map root inside to the caller's uid and gid (like ``unshare -r``).
+        setgroups: ``"deny"`` (default, needed for an unprivileged gid map) or ``"allow"``.
+        mount_proc: mount a fresh /proc inside (implies ``mnt=True``; use with ``pid=True``).
+        init: with ``pid=True``, PID 1 is pyns' init, named ``pyns-init`` (reaps orphans,
+            forwards signals, exits with the program's status) and the program is PID 2, its
+            child; False: the program is PID 1.
+        join: ``{"net": target, ...}``: start in existing namespaces; a target is a
+            Namespace, Process, pid, nsfs path or (for net) an iproute2 netns name. The user
+            namespace is joined first when the others need its privileges (as nsenter), and
+            not at all when it is the caller's own.
+        monotonic, boottime: offsets in seconds of a new time namespace (imply ``time=True``).
+        pdeathsig: signal the child gets when the thread that started it exits (default
+            SIGKILL; None: none). Start it from a thread that outlives it.
+        loopback: bring ``lo`` up in the new network namespace (default True; with
+            ``net=True`` only).
+    """
+
+    cgroup: bool = False
+    ipc: bool = False
+    mnt: bool = False
+    net: bool = False
+    pid: bool = False
+    time: bool = False
+    user: bool = False
+    uts: bool = False
+    hostname: Optional[str] = None
+    domainname: Optional[str] = None
+    uid_map: Any = None
+    gid_map: Any = None
+    map_root: bool = False
+    setgroups: str = "deny"
+    mount_proc: bool = False
+    init: bool = True
+    join: Optional[Mapping[str, Any]] = None
+    monotonic: Optional[float] = None
+    boottime: Optional[float] = None
+    pdeathsig: Optional[int] = signal.SIGKILL
+    loopback: bool = True
+
+    @classmethod
+    def take(cls, keywords: dict[str, Any]) -> ChildOptions:
+        """Takes the option keywords out of `keywords` (the others stay there)."""
+        return cls(**{k: keywords.pop(k) for k in OPTION_NAMES if k in keywords})
+
+    @classmethod
+    def of(cls, caller: str, keywords: dict[str, Any]) -> ChildOptions:
+        """The options from `keywords`, all of which must be options.
+
+        Raises:
+            TypeError: a keyword that is no option, naming `caller`'s keywords.
+        """
+        options = cls.take(keywords)
+        if keywords:
+            name = next(iter(keywords))
+            raise TypeError(
+                f"{caller}() got an unexpected keyword argument {name!r}; its child options are "
+                + ", ".join(OPTION_NAMES)
+            )
+        return options
+
+
+#: The option keywords, in declaration order.
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ChildOptions))
+
+
+def takes_child_options(func: F) -> F:
+    """Publishes the child options as keyword-only parameters of `func` (which takes them as
+    ``**options``, or as part of its ``**kwargs``), for help() and inspect.signature.
+
+    Returns:
+        `func`, with ``__signature__`` set.
+    """
+    sig = inspect.signature(func)
+    own = list(sig.parameters.values())
+    var_kw = [p for p in own if p.kind is inspect.Parameter.VAR_KEYWORD]
+    before = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    options = [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+        for f in dataclasses.fields(ChildOptions)
+    ]
+    passes_on = [p for p in var_kw if p.name != "options"]  # run's **kwargs go on to fn
+    func.__signature__ = sig.replace(parameters=before + options + passes_on)  # type: ignore[attr-defined]
+    return func
 
 
 def _nanoseconds(name: str, seconds: float | None) -> int | None:
@@ -17,6 +128,10 @@ def _nanoseconds(name: str, seconds: float | None) -> int | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        raise ValueError(f"{name} must be a finite number of seconds, not {seconds}")
+    if abs(seconds) > _MAX_NS / 1e9:  # exact for any int, no overflow
+        raise ValueError(f"{name} = {seconds} s is out of range (about ±292 years at most)")
     return seconds * 1_000_000_000 if isinstance(seconds, int) else round(seconds * 1e9)
 
 
@@ -71,67 +186,54 @@ def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list
     return handles, opened
 
 
-def child_spec(
-    caller: str,
-    cgroup: bool,
-    ipc: bool,
-    mnt: bool,
-    net: bool,
-    pid: bool,
-    time: bool,
-    user: bool,
-    uts: bool,
-    hostname: str | None,
-    domainname: str | None,
-    uid_map: Any,
-    gid_map: Any,
-    map_root: bool,
-    setgroups: str,
-    mount_proc: bool,
-    init: bool,
-    join: Mapping[str, Any] | None,
-    monotonic: float | None,
-    boottime: float | None,
-    pdeathsig: int | None,
-) -> tuple[_native.ChildSpec, list[Namespace]]:
-    """Validates the namespace keywords of spawn/run; returns the spec and handles to close."""
-    kinds = dict(cgroup=cgroup, ipc=ipc, mnt=mnt, net=net, pid=pid, time=time, user=user, uts=uts)
-    flags = dict(kinds, map_root=map_root, mount_proc=mount_proc, init=init)
+def child_spec(caller: str, o: ChildOptions) -> tuple[_native.ChildSpec, list[Namespace]]:
+    """Validates the child options of `caller`; returns the spec and handles to close.
+
+    Raises:
+        TypeError, ValueError: a bad option, naming it (before anything is opened).
+    """
+    kinds = {k: getattr(o, k) for k in KINDS}
+    flags = dict(kinds, map_root=o.map_root, mount_proc=o.mount_proc, init=o.init, loopback=o.loopback)
     for name, value in flags.items():
         if not isinstance(value, bool):
             raise TypeError(f"{caller}() argument {name!r} must be a bool, not {type(value).__name__}")
-    if hostname is not None or domainname is not None:
+    if o.hostname is not None or o.domainname is not None:
         kinds["uts"] = True
-    if mount_proc:
+    if o.mount_proc:
         kinds["mnt"] = True
-    if monotonic is not None or boottime is not None:
+    if o.monotonic is not None or o.boottime is not None:
         kinds["time"] = True
-    if map_root:
+    uid_map, gid_map = o.uid_map, o.gid_map
+    if o.map_root:
         if uid_map is not None or gid_map is not None:
             raise ValueError("map_root=True and uid_map/gid_map exclude each other")
         uid_map = [(0, os.geteuid(), 1)]
         gid_map = [(0, os.getegid(), 1)]
     if uid_map is not None or gid_map is not None:
         kinds["user"] = True
-    if pdeathsig is None:
-        pdeathsig = 0
+    pdeathsig = 0 if o.pdeathsig is None else o.pdeathsig
     if isinstance(pdeathsig, bool) or not isinstance(pdeathsig, int):
         raise TypeError(f"pdeathsig must be a signal number or None, not {pdeathsig!r}")
-    handles, opened = _join_handles(join)
+    if not 0 <= pdeathsig <= 64:
+        raise ValueError(f"pdeathsig must be a signal number (1-64) or None, not {pdeathsig}")
+    monotonic_ns = _nanoseconds("monotonic", o.monotonic)
+    boottime_ns = _nanoseconds("boottime", o.boottime)
+    handles, opened = _join_handles(o.join)
     try:
         spec = _native.ChildSpec(
             new=[k for k in KINDS if kinds[k]],
             join=handles,
-            hostname=hostname,
-            domainname=domainname,
+            hostname=o.hostname,
+            domainname=o.domainname,
             uid_map=uid_map,
             gid_map=gid_map,
-            setgroups=setgroups,
-            mount_proc=mount_proc,
-            init=init,
-            monotonic_ns=_nanoseconds("monotonic", monotonic),
-            boottime_ns=_nanoseconds("boottime", boottime),
+            setgroups=o.setgroups,
+            mount_proc=o.mount_proc,
+            init=o.init,
+            monotonic_ns=monotonic_ns,
+            boottime_ns=boottime_ns,
             pdeathsig=int(pdeathsig),
+            loopback=o.loopback,
         )
     except BaseException:
         for ns in opened:

@@ -115,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         init=args.init,
         monotonic=args.monotonic,
         boottime=args.boottime,
+        loopback=False,  # as util-linux unshare: lo stays down
     )
 
 

@@ -13,12 +13,13 @@ import select
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from typing import IO, Any, Mapping, Sequence, Union
 
 from . import _native
 from ._native import KINDS, Namespace
-from .child import child_spec
+from .child import ChildOptions, child_spec, takes_child_options
 
 __all__ = ["Process", "spawn"]
 
@@ -29,6 +30,8 @@ _File = Union[None, int, IO[Any]]
 _ENTRY = {"pid": "pid_for_children", "time": "time_for_children"}
 
 #: Processes dropped before they were waited for; reaped on later calls (like subprocess).
+#: Only atomic list operations (append, pop) touch it, so any thread (and ``__del__``, run
+#: by the garbage collector at any point) may.
 _unreaped: list[Process] = []
 
 
@@ -51,19 +54,32 @@ class Process:
         stdin: IO[bytes] | None = None,
         stdout: IO[bytes] | None = None,
         stderr: IO[bytes] | None = None,
-        init: _native.Init | None = None,
+        *,
+        _made: list[Process] | None = None,
     ) -> None:
+        if _made is not None:
+            _made.append(self)  # first: whoever started the child may discard this object
         self.args = args
         self.pid = pid
-        self.returncode: int | None = None
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
         self._pidfd: int | None = pidfd
-        self._init = init  # a light PID 1 beside it (pyns.run as root), reaped after it
+        # Held only briefly, never across a blocking call: the reaping (waitid WNOHANG), the
+        # setting of returncode, the signalling and the closing of the pidfd. The pidfd stays
+        # open while a thread waits on it (_users), so no call ever uses a closed or reused fd.
+        self._lock = threading.Lock()
+        self._users = 0
         self._namespaces: dict[str, Namespace] | None = None
         self._input: memoryview | None = None
         self._chunks: dict[int, list[bytes]] | None = None
+        self.returncode: int | None = None  # last: __del__ keeps only a complete object
+
+    def _discarded(self) -> None:
+        """Marks a Process whose child was killed and reaped by whoever started it (a Ctrl-C
+        came while this object was made): nothing of it is left to reap or close."""
+        self._pidfd = None
+        self.returncode = -signal.SIGKILL
 
     def __repr__(self) -> str:
         return f"<pyns.Process pid={self.pid} returncode={self.returncode!r} args={self.args!r}>"
@@ -76,51 +92,93 @@ class Process:
     @property
     def pidfd(self) -> int | None:
         """The process's pidfd (race-free poll/wait/signal); None once it has been reaped."""
-        return self._pidfd
+        return None if self.returncode is not None else self._pidfd
 
     @property
     def namespaces(self) -> dict[str, Namespace]:
-        """The process's namespaces by kind, opened on first use (while it runs).
+        """The namespaces its program lives in, by kind, opened on first use (while it runs).
+
+        With ``pid=True`` and the init, `pid` is the init (PID 1) and its program is PID 2;
+        both live in the same namespaces. For the pid and time kinds this is the namespace
+        the process's children are made in (``/proc/<pid>/ns/pid_for_children``), which is
+        the program's own namespace unless the process was started in a namespace that it
+        only set for its children (a relay): then it names the program's namespace where
+        ``/proc/<pid>/ns/pid`` would name the caller's.
 
         Raises:
             ProcessLookupError: the process has already exited.
         """
-        if self._namespaces is None:
-            if self.poll() is not None:
-                raise ProcessLookupError(3, f"process {self.pid} has exited; its namespaces are gone")
-            out: dict[str, Namespace] = {}
-            try:
-                for kind in KINDS:
-                    path = f"/proc/{self.pid}/ns/{_ENTRY.get(kind, kind)}"
-                    out[kind] = Namespace.open(path, kind)
-            except FileNotFoundError:
-                for ns in out.values():
-                    ns.close()
+        with self._lock:
+            if self._namespaces is not None:
+                return self._namespaces
+        if self.poll() is not None:
+            raise ProcessLookupError(3, f"process {self.pid} has exited; its namespaces are gone")
+        out: dict[str, Namespace] = {}
+        try:
+            for kind in KINDS:
+                path = f"/proc/{self.pid}/ns/{_ENTRY.get(kind, kind)}"
+                out[kind] = Namespace.open(path, kind)
+        except BaseException as e:
+            for ns in out.values():
+                ns.close()
+            if isinstance(e, FileNotFoundError):
                 raise ProcessLookupError(3, f"process {self.pid} exited; its namespaces are gone")
-            self._namespaces = out
+            raise
+        with self._lock:
+            if self._namespaces is None:
+                self._namespaces = out
+                return out
+        for ns in out.values():  # another thread was first
+            ns.close()
         return self._namespaces
 
-    def _reap(self, block: bool) -> bool:
-        """Collects the exit status if the process has exited (waits if `block`)."""
-        if self._pidfd is None:
+    def _reap(self) -> bool:
+        """Collects the exit status if the process has exited (never blocks).
+
+        Returns:
+            Whether it has been reaped (here or before).
+        """
+        with self._lock:
+            if self.returncode is not None:
+                return True
+            assert self._pidfd is not None
+            try:
+                info = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = 255  # reaped elsewhere (os.wait): the status is lost
+            else:
+                if info is None:
+                    return False
+                exited = info.si_code == os.CLD_EXITED
+                self.returncode = info.si_status if exited else -info.si_status
+            self._release()
             return True
-        flags = os.WEXITED | (0 if block else os.WNOHANG)
+
+    def _release(self) -> None:
+        """Closes the pidfd once reaped and no thread waits on it (with the lock held)."""
+        if self.returncode is not None and self._users == 0 and self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def _await_exit(self, timeout: float | None) -> bool:
+        """Waits until the process has exited (its pidfd polls readable), at most `timeout`
+        seconds (None: for ever), keeping the pidfd open meanwhile.
+
+        Returns:
+            Whether it has exited (or was reaped).
+        """
+        with self._lock:
+            if self.returncode is not None:
+                return True
+            assert self._pidfd is not None
+            fd = self._pidfd
+            self._users += 1
         try:
-            info = os.waitid(os.P_PIDFD, self._pidfd, flags)
-        except ChildProcessError:
-            info = None
-            self.returncode = 255  # reaped elsewhere (os.wait): the status is lost
-        if info is None and self.returncode is None:
-            return False
-        if info is not None:
-            exited = info.si_code == os.CLD_EXITED
-            self.returncode = info.si_status if exited else -info.si_status
-        os.close(self._pidfd)
-        self._pidfd = None
-        if self._init is not None:
-            self._init.wait()
-            self._init = None
-        return True
+            return readable(fd, timeout)
+        finally:
+            with self._lock:
+                self._users -= 1
+                self._release()
 
     def poll(self) -> int | None:
         """The exit status if the process has exited, else None (does not block).
@@ -128,11 +186,12 @@ class Process:
         Returns:
             The returncode, or None while it runs.
         """
-        self._reap(block=False)
+        self._reap()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        """Waits for the process to exit.
+        """Waits for the process to exit. Any thread may wait; one of them reaps it and all
+        get the same returncode.
 
         Args:
             timeout: seconds to wait at most; None waits for ever.
@@ -142,16 +201,14 @@ class Process:
 
         Raises:
             subprocess.TimeoutExpired: still running after `timeout` seconds.
+            ValueError: `timeout` is not a number (NaN included).
         """
-        if timeout is None:
-            self._reap(block=True)
-        else:
-            deadline = time.monotonic() + timeout
-            while not self._reap(block=False):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._pidfd is None:
-                    raise subprocess.TimeoutExpired(self.args, timeout)
-                readable(self._pidfd, remaining)
+        deadline = None if timeout is None else time.monotonic() + _seconds("timeout", timeout)
+        while not self._reap():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            self._await_exit(remaining)
         assert self.returncode is not None
         return self.returncode
 
@@ -246,12 +303,14 @@ class Process:
         Raises:
             PermissionError: not allowed to signal it.
         """
-        if self._pidfd is None:
-            return
-        try:
-            signal.pidfd_send_signal(self._pidfd, sig)
-        except ProcessLookupError:
-            pass  # exited, not reaped yet
+        with self._lock:  # the pidfd cannot be closed meanwhile
+            if self.returncode is not None:
+                return
+            assert self._pidfd is not None
+            try:
+                signal.pidfd_send_signal(self._pidfd, sig)
+            except ProcessLookupError:
+                pass  # exited, not reaped yet
 
     def terminate(self) -> None:
         """Sends SIGTERM (with the init, it is forwarded to the program)."""
@@ -273,12 +332,15 @@ class Process:
         self.wait()
 
     def __del__(self) -> None:
-        if self._pidfd is not None and self.returncode is None:
+        # No lock here: the collector may run this in a thread that holds one. A finalizer
+        # runs once; the object lives on in the list until reap_dropped reaps it.
+        if getattr(self, "returncode", 0) is None:
             _unreaped.append(self)
 
 
-def readable(fd: int, timeout: float) -> bool:
-    """Waits until `fd` is readable (a pidfd: the process exited), at most `timeout` seconds.
+def readable(fd: int, timeout: float | None) -> bool:
+    """Waits until `fd` is readable (a pidfd: the process exited), at most `timeout` seconds
+    (None: for ever).
 
     poll(2) rather than select(2), which cannot watch fds above 1023 (a process with a big
     pyns.testing topology has thousands open).
@@ -288,7 +350,16 @@ def readable(fd: int, timeout: float) -> bool:
     """
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    return bool(poller.poll(max(timeout, 0.0) * 1000))
+    return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000))
+
+
+def _seconds(name: str, value: Any) -> float:
+    """A finite, non-negative number of seconds; TypeError/ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be a finite number of seconds (None waits for ever), not {value}")
+    return float(value)
 
 
 def _close_quietly(f: IO[bytes]) -> None:
@@ -299,10 +370,15 @@ def _close_quietly(f: IO[bytes]) -> None:
 
 
 def reap_dropped() -> None:
-    """Reaps the dropped processes that have exited since."""
-    for p in list(_unreaped):
-        if p.poll() is not None:
-            _unreaped.remove(p)
+    """Reaps the dropped processes that have exited since (safe from any thread: each entry
+    is taken out by one thread, and put back if it still runs)."""
+    for _ in range(len(_unreaped)):
+        try:
+            p = _unreaped.pop(0)
+        except IndexError:
+            return
+        if p.poll() is None:
+            _unreaped.append(p)
 
 
 def _argv(args: Sequence[_Arg]) -> list[bytes]:
@@ -317,7 +393,22 @@ def _argv(args: Sequence[_Arg]) -> list[bytes]:
     return argv
 
 
+def _fd_number(name: str, fd: Any) -> int:
+    """An fd number; TypeError/ValueError naming `name` (no OverflowError)."""
+    if isinstance(fd, bool) or not isinstance(fd, int):
+        raise TypeError(f"{name} must hold fd numbers (int), not {type(fd).__name__}")
+    if not 0 <= fd <= _MAX_FD:
+        raise ValueError(f"{name}: {fd} is no fd number (0 to {_MAX_FD})")
+    return fd
+
+
+#: The largest fd number (a C int).
+_MAX_FD = 2**31 - 1
+
+
 def _envp(env: Mapping[Any, Any] | None) -> list[bytes]:
+    if env is not None and not isinstance(env, Mapping):
+        raise TypeError(f"env must be a mapping like os.environ or None, not {type(env).__name__}")
     items = os.environb.items() if env is None else env.items()
     out = []
     for k, v in items:
@@ -368,9 +459,7 @@ class _Stdio:
         if isinstance(spec, bool):
             raise TypeError("stdin/stdout/stderr must be a file, an fd, PIPE or DEVNULL")
         if isinstance(spec, int):
-            if spec < 0:
-                raise ValueError(f"bad file descriptor {spec}")
-            return spec
+            return _fd_number(("stdin", "stdout", "stderr")[i], spec)
         fileno = getattr(spec, "fileno", None)
         if fileno is None:
             raise TypeError("stdin/stdout/stderr must be a file, an fd, PIPE or DEVNULL")
@@ -388,28 +477,10 @@ class _Stdio:
                 f.close()
 
 
+@takes_child_options
 def spawn(
     args: Sequence[_Arg],
     *,
-    cgroup: bool = False,
-    ipc: bool = False,
-    mnt: bool = False,
-    net: bool = False,
-    pid: bool = False,
-    time: bool = False,
-    user: bool = False,
-    uts: bool = False,
-    hostname: str | None = None,
-    domainname: str | None = None,
-    uid_map: Any = None,
-    gid_map: Any = None,
-    map_root: bool = False,
-    setgroups: str = "deny",
-    mount_proc: bool = False,
-    init: bool = True,
-    join: Mapping[str, Any] | None = None,
-    monotonic: float | None = None,
-    boottime: float | None = None,
     cwd: _Arg | None = None,
     env: Mapping[Any, Any] | None = None,
     stdin: _File = None,
@@ -417,7 +488,7 @@ def spawn(
     stderr: _File = None,
     pass_fds: Sequence[int] = (),
     close_fds: bool = True,
-    pdeathsig: int | None = signal.SIGKILL,
+    **options: Any,
 ) -> Process:
     """Starts a program in a child in new (or joined) namespaces, like subprocess.Popen.
 
@@ -427,58 +498,45 @@ def spawn(
     Args:
         args: the program and its arguments (str, bytes or path-like items; the program is
             looked up in ``PATH`` of `env`, as subprocess does).
-        cgroup, ipc, mnt, net, pid, time, user, uts: create a new namespace of that kind.
-            With ``pid=True`` the child is PID 1 of it (see `init`).
-        hostname, domainname: set in the new UTS namespace (imply ``uts=True``).
-        uid_map, gid_map: id maps for the new user namespace (imply ``user=True``):
-            ``[(inside, outside, count), ...]``, kernel text or a :class:`pyns.IdMap`;
-            multi-range maps go through newuidmap/newgidmap when unprivileged.
-        map_root: map root inside to the caller's uid and gid (like ``unshare -r``).
-        setgroups: ``"deny"`` (default, needed for an unprivileged gid map) or ``"allow"``.
-        mount_proc: mount a fresh /proc inside (implies ``mnt=True``; use with ``pid=True``).
-        init: with ``pid=True``, PID 1 is pyns' init (reaps orphans, forwards signals, exits
-            with the program's status) and the program is PID 2; False: the program is PID 1.
-        join: ``{"net": target, ...}``: start in existing namespaces; a target is a
-            Namespace, Process, pid, nsfs path or (for net) an iproute2 netns name. The user
-            namespace is joined first when the others need its privileges (as nsenter).
-        monotonic, boottime: offsets in seconds of a new time namespace (imply ``time=True``).
         cwd: the child's working directory.
         env: the environment (default: os.environ).
         stdin, stdout, stderr: None (inherit), subprocess.PIPE, subprocess.DEVNULL, an fd or
             a file object; stderr may be subprocess.STDOUT.
         pass_fds: fds the child keeps open (besides 0, 1, 2).
         close_fds: close every other inherited fd (default True).
-        pdeathsig: signal the child gets when the thread that spawned it exits (default
-            SIGKILL; None: none). Spawn from a thread that outlives the child.
+        **options: the child options (:class:`pyns.ChildOptions`): cgroup, ipc, mnt, net,
+            pid, time, user, uts (new namespaces), hostname, domainname, uid_map, gid_map,
+            map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
+            loopback.
 
     Returns:
         A running :class:`pyns.Process`.
 
     Raises:
-        TypeError, ValueError: bad arguments (before anything is started).
+        TypeError, ValueError: bad arguments, named (before anything is started).
         FileNotFoundError, PermissionError: the program cannot be executed (``.filename``
             names it), or `cwd` is missing.
-        pyns.ChildError: a set-up step of the child failed (``.step``, ``.errno``).
-        OSError: creating the child failed (PermissionError without the privilege: use
-            ``user=True``), with a note saying what was being done.
+        PermissionError: a missing privilege (making or joining a namespace, writing an id
+            map), with a note naming it and the fix (often ``user=True``).
+        pyns.ChildError: another set-up step of the child failed (``.step``, ``.errno``).
+        OSError: creating the child failed, with a note saying what was being done.
     """
     reap_dropped()
+    opts = ChildOptions.of("spawn", options)
     argv = _argv(args)
     envp = _envp(env)
     executables = _executables(argv[0], env)
     if not isinstance(close_fds, bool):
         raise TypeError("close_fds must be a bool")
-    fds = [int(fd) for fd in pass_fds]
-    if any(fd < 0 for fd in fds):
-        raise ValueError(f"pass_fds has a negative fd: {fds}")
-    spec, opened = child_spec(
-        "spawn", cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map,
-        gid_map, map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
-    )  # fmt: skip
+    fds = [_fd_number("pass_fds", fd) for fd in pass_fds]
+    spec, opened = child_spec("spawn", opts)
+    started: list[tuple[int, int]] = []
+    made: list[Process] = []
     try:
         stdio = _Stdio(stdin, stdout, stderr)
         try:
-            child_pid, pidfd = _native.spawn(
+            _native.spawn(
+                started,
                 spec,
                 argv,
                 executables,
@@ -488,11 +546,31 @@ def spawn(
                 fds,
                 close_fds,
             )
+            stdio.close_child_ends()
+            return Process(list(args), *started[0], *stdio.parent, _made=made)
         except BaseException:
+            # Also a Ctrl-C raised on the way back from the native call or while the Process
+            # was made: nothing stays behind.
+            discard(started, made)
             stdio.close_all()
             raise
-        stdio.close_child_ends()
     finally:
         for ns in opened:
             ns.close()
-    return Process(list(args), child_pid, pidfd, *stdio.parent)
+
+
+def discard(started: Sequence[tuple[int, ...]], made: Sequence[Process]) -> None:
+    """Kills (SIGKILL), reaps and closes the children in `started` ((pid, pidfd, ...) each),
+    which no Process owns: those in `made` were being made when an exception came."""
+    for _, pidfd, *_ in started:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+        except ChildProcessError:
+            pass
+        os.close(pidfd)
+    for p in made:
+        p._discarded()

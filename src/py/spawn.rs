@@ -4,8 +4,9 @@
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyPermissionError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 
 use super::errors::{add_note, note, parse_kind};
 use super::idmap::PyIdMap;
@@ -32,7 +33,8 @@ impl ChildSpec {
     #[new]
     #[pyo3(signature = (*, new=Vec::new(), join=Vec::new(), hostname=None, domainname=None,
                         uid_map=None, gid_map=None, setgroups="deny", mount_proc=false, init=true,
-                        monotonic_ns=None, boottime_ns=None, pdeathsig=libc::SIGKILL))]
+                        monotonic_ns=None, boottime_ns=None, pdeathsig=libc::SIGKILL,
+                        loopback=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         new: Vec<String>,
@@ -47,6 +49,7 @@ impl ChildSpec {
         monotonic_ns: Option<i64>,
         boottime_ns: Option<i64>,
         pdeathsig: i32,
+        loopback: bool,
     ) -> PyResult<Self> {
         let new = new
             .iter()
@@ -83,6 +86,7 @@ impl ChildSpec {
             monotonic_ns,
             boottime_ns,
             pdeathsig,
+            loopback,
         };
         spec.check().map_err(PyValueError::new_err)?;
         Ok(ChildSpec {
@@ -109,12 +113,39 @@ impl ChildSpec {
 }
 
 /// A failure to start a child as a Python exception: OSError for the parent's syscalls and
-/// the program's execve/chdir, pyns.ChildError for a step of the child's set-up.
+/// the program's execve/chdir; PermissionError (with the missing privilege and the fix) for
+/// any step the kernel refused for want of a privilege, whichever process made it, so that
+/// spawn and run, on every route, raise the same; pyns.ChildError for other set-up steps.
 fn to_pyerr(py: Python<'_>, f: Failed) -> PyErr {
     match f {
         Failed::Os(e) => e.into(),
-        Failed::Setup(e) => child_error(py, &e),
+        Failed::Setup(e) if refused(&e) => e.into(),
+        Failed::IdMap(e) if refused(&e) => {
+            let err = PyPermissionError::new_err((e.errno, "the kernel refused the id map"));
+            add_note(
+                py,
+                &err,
+                &format!(
+                    "pyns was doing: {}
+{ID_MAP_HINT}",
+                    e.op
+                ),
+            );
+            err
+        }
+        Failed::Setup(e) | Failed::IdMap(e) => child_error(py, &e),
     }
+}
+
+/// How to get an id map that was refused (the new user namespace exists: user=True is set).
+const ID_MAP_HINT: &str = "Without CAP_SETUID/CAP_SETGID over the parent user namespace, a \
+    process may map only its own uid and gid (the gid with setgroups=\"deny\"), as \
+    map_root=True does. Map more through newuidmap/newgidmap (Debian package uidmap, with \
+    ranges for this user in /etc/subuid and /etc/subgid), or run as root.";
+
+/// Whether the kernel refused a step for want of a privilege.
+fn refused(e: &Error) -> bool {
+    e.errno == libc::EPERM || e.errno == libc::EACCES
 }
 
 fn child_error(py: Python<'_>, e: &Error) -> PyErr {
@@ -156,12 +187,14 @@ fn finish(py: Python<'_>, mut starting: Starting) -> PyResult<Child> {
     }
 }
 
-/// Starts a program in a child in new or joined namespaces; returns (pid, pidfd) once it
-/// runs. Used by pyns.spawn, which prepares the arguments.
+/// Starts a program in a child in new or joined namespaces; appends (pid, pidfd) to
+/// `started` once it runs (a list the caller holds, so that a Ctrl-C raised on the way back
+/// to Python cannot lose the child). Used by pyns.spawn, which prepares the arguments.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn spawn(
     py: Python<'_>,
+    started: &Bound<'_, PyList>,
     spec: &ChildSpec,
     argv: Vec<Vec<u8>>,
     executables: Vec<Vec<u8>>,
@@ -170,7 +203,7 @@ pub fn spawn(
     stdio: (i32, i32, i32),
     pass_fds: Vec<i32>,
     close_fds: bool,
-) -> PyResult<(i32, i32)> {
+) -> PyResult<()> {
     let program = Program {
         argv,
         envp,
@@ -186,46 +219,31 @@ pub fn spawn(
         .detach(|| core::spawn(&spec, &program))
         .map_err(|f| to_pyerr(py, f))?;
     let child = finish(py, starting)?;
-    Ok((child.pid, child.pidfd.into_raw_fd()))
-}
-
-/// The light PID 1 of a pid namespace whose worker is a sibling (pyns.run as root): reap it
-/// with `wait()` after the worker.
-#[pyclass(module = "pyns")]
-pub struct Init {
-    inner: Option<core::Init>,
-}
-
-#[pymethods]
-impl Init {
-    /// Waits for it to exit, which it does right after the worker (waitpid(2)).
-    fn wait(&mut self, py: Python<'_>) {
-        if let Some(mut init) = self.inner.take() {
-            py.detach(move || init.wait());
-        }
-    }
+    started.append((child.pid, child.pidfd.into_raw_fd()))
 }
 
 /// Forks this Python process into a child in new or joined namespaces (fork(2) between the
-/// interpreter's hooks, like os.fork). Returns (pid, pidfd, init, fd): in the parent once the
-/// child is set up, `init` being a light PID 1 to reap after it (or None) and `fd` the read
-/// end of the result pipe; in the child, which then runs the function, (0, -1, None, write
-/// end). Used by pyns.run.
+/// interpreter's hooks, like os.fork). Appends (pid, pidfd, fd) to `started` (a list the
+/// caller holds, so that a Ctrl-C raised on the way back to Python cannot lose the child): in
+/// the parent once the child is set up, `fd` being the read end of the result pipe; in the
+/// child, which then runs the function, (0, -1, write end). With a new pid namespace and an init, `pid` is the init
+/// (PID 1 inside), which exits with the function's process (PID 2, its child). Used by
+/// pyns.run.
 #[pyfunction]
-pub fn fork(py: Python<'_>, spec: &ChildSpec) -> PyResult<(i32, i32, Option<Init>, i32)> {
+pub fn fork(py: Python<'_>, started: &Bound<'_, PyList>, spec: &ChildSpec) -> PyResult<()> {
     let (spec, _held) = spec.current(py)?;
     let hooks = ForkHooks {
         before: pyo3::ffi::PyOS_BeforeFork,
         after_parent: pyo3::ffi::PyOS_AfterFork_Parent,
         after_child: pyo3::ffi::PyOS_AfterFork_Child,
     };
-    match core::fork::fork(&spec, &hooks).map_err(|f| to_pyerr(py, f))? {
-        Forked::Child(result) => Ok((0, -1, None, result.into_raw_fd())),
+    // Taken with the GIL released: its holder may run Python (the fork callbacks).
+    let lock = py.detach(core::StartLock::acquire);
+    match core::fork::fork(&spec, &hooks, lock).map_err(|f| to_pyerr(py, f))? {
+        Forked::Child(result) => started.append((0, -1, result.into_raw_fd())),
         Forked::Parent(starting, result) => {
             let child = finish(py, starting)?;
-            let init = child.init.map(|i| Init { inner: Some(i) });
-            let pidfd = child.pidfd.into_raw_fd();
-            Ok((child.pid, pidfd, init, result.into_raw_fd()))
+            started.append((child.pid, child.pidfd.into_raw_fd(), result.into_raw_fd()))
         }
     }
 }

@@ -36,10 +36,11 @@ pub enum Step {
     CloseFds,
     Chdir,
     Execve,
+    Loopback,
 }
 
 impl Step {
-    const ALL: [Step; 18] = [
+    const ALL: [Step; 19] = [
         Step::Pdeathsig,
         Step::Setns,
         Step::Unshare,
@@ -58,6 +59,7 @@ impl Step {
         Step::CloseFds,
         Step::Chdir,
         Step::Execve,
+        Step::Loopback,
     ];
 
     fn from_u32(n: u32) -> Option<Step> {
@@ -90,6 +92,9 @@ impl Step {
             Step::CloseFds => "close inherited fds (close_range)".into(),
             Step::Chdir => "chdir".into(),
             Step::Execve => "execve".into(),
+            Step::Loopback => {
+                "bring lo up in the new network namespace (ioctl SIOCSIFFLAGS)".into()
+            }
         }
     }
 
@@ -99,6 +104,7 @@ impl Step {
             Step::Setresgid => "CAP_SETGID",
             Step::Setresuid => "CAP_SETUID",
             Step::TimeOffsets => "CAP_SYS_TIME",
+            Step::Loopback => "CAP_NET_ADMIN",
             _ => "CAP_SYS_ADMIN",
         }
     }

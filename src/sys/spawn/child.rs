@@ -1,7 +1,6 @@
 //! The child's side: the set-up steps, in order, with raw system calls only (no allocation,
 //! no locks, no libc wrappers), so that it is safe in a clone that shares the parent's memory.
 
-use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 
 use super::channel::{self, Failure, Step};
@@ -9,7 +8,8 @@ use super::init;
 use super::raw;
 use super::spec::{ExecPlan, Plan};
 
-/// How the set-up starts the worker when this process does not become it.
+/// How the set-up starts the processes it does not become: the worker, and the init that a
+/// relay starts in a new pid namespace.
 pub trait Forker {
     /// Starts the worker: its pid here; 0 in the worker if it is to continue in this code
     /// (the Python path), `-errno` on failure.
@@ -20,6 +20,16 @@ pub trait Forker {
     /// unused by anything else and stay alive until the worker has exec'd or exited, and every
     /// signal of the calling thread must be blocked.
     unsafe fn start_worker(&self, plan: &Plan) -> isize;
+
+    /// Starts the init of the new pid namespace that a relay made or joined for its children
+    /// (it goes on in `inside`): its pid here; 0 in the init if it is to continue in this
+    /// code (the Python path), `-errno` on failure.
+    ///
+    /// # Safety
+    /// The init may share the calling process's memory (a clone with CLONE_VM) and run on
+    /// `plan.init_stack`: the caller must never return nor free its memory, and have every
+    /// signal blocked.
+    unsafe fn start_init(&self, plan: &Plan) -> isize;
 }
 
 fn check(r: isize, step: Step, arg: i32) -> Result<isize, Failure> {
@@ -75,6 +85,9 @@ pub fn setup(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             0,
         )?;
     }
+    if p.loopback {
+        check(raw::loopback_up(), Step::Loopback, 0)?;
+    }
     if let Some(h) = &p.hostname {
         check(raw::set_name(libc::SYS_sethostname, h), Step::Hostname, 0)?;
     }
@@ -112,78 +125,81 @@ pub fn adopt(p: &Plan) -> Result<(), Failure> {
 fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
     if p.stage {
         // This process stays outside the pid (or time) namespace it made or joined for its
-        // children: it relays the worker's status. With a new pid namespace and an init,
-        // PID 1 is a light watcher that shares this process's memory (already a private
-        // copy, never the caller's), and the worker is PID 2.
+        // children and relays the status of its one child there: the init (PID 1, which
+        // starts the worker as PID 2, its child) or else the worker.
         raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
-        let watcher = if p.init {
-            // SAFETY: this process never returns from here nor frees its memory, where the
-            // plan and its stacks live; all its signals are blocked.
-            let started = unsafe { super::trampoline::start_watcher(p) };
-            Some(started.map_err(|errno| Failure {
-                step: Step::Fork,
-                arg: 0,
-                errno,
-            })?)
-        } else {
-            None
-        };
-        // A worker in the pid namespace cannot see its parent (getppid is 0): it checks this
+        // Its child cannot see it (getppid is 0 across pid namespaces): it checks this
         // pidfd after its PR_SET_PDEATHSIG instead.
         let me = raw::pidfd_open(raw::getpid() as i32);
         p.relay_pidfd.store(me as i32, Ordering::Relaxed);
-        // SAFETY: as above.
-        let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
-        if worker == 0 {
-            return finish(p);
-        }
-        let mut watcher_pid = 0;
-        if let Some((pid, ctl)) = watcher {
-            raw::write(ctl, b"w");
-            watcher_pid = pid;
+        // SAFETY: this process never returns from here nor frees its memory, where the plan
+        // and its stacks live; all its signals are blocked.
+        let first = unsafe {
+            if p.init {
+                forker.start_init(p)
+            } else {
+                forker.start_worker(p)
+            }
+        };
+        if check(first, Step::Fork, 0)? == 0 {
+            return inside(p, forker, true);
         }
         raw::close_range(3, u32::MAX);
-        init::supervise(worker as i32, watcher_pid);
+        init::supervise(first as i32);
     }
-    if p.init {
-        // This process is PID 1 of the new pid namespace: the worker is PID 2.
-        // SAFETY: this process (spawn's clone child, a private copy: no CLONE_VM with an
-        // init) never returns from here; it inherited `spawn`'s fully blocked signal mask.
-        let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
-        if worker == 0 {
-            return finish(p);
-        }
-        // The worker has exec'd (or reported its failure): the init keeps no fds.
-        raw::close_range(0, u32::MAX);
-        init::supervise(worker as i32, 0);
-    }
-    finish(p)
+    inside(p, forker, false)
 }
 
-/// The last steps in the worker: a relay's death takes it along; /proc is mounted from
-/// inside the pid namespace.
-pub fn finish(p: &Plan) -> Result<(), Failure> {
-    if p.stage {
-        check(
-            raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
-            Step::Pdeathsig,
-            libc::SIGKILL,
-        )?;
-        // The relay may have died between the fork and the prctl.
-        let relay = p.relay_pidfd.load(Ordering::Relaxed);
-        if relay >= 0 {
-            let mut fds = [libc::pollfd {
-                fd: relay,
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            let gone = raw::poll(&mut fds, false) != 0;
-            raw::close(relay);
-            if gone {
-                raw::exit(1);
-            }
+/// In the namespaces, as the first process of a new pid namespace with an init: becomes the
+/// init (PID 1, named `init::NAME`), starts the worker (PID 2, its child) and never returns;
+/// else (or in the worker) the worker's last steps. `relayed`: this process was started by a
+/// relay, whose death must take it along.
+pub fn inside(p: &Plan, forker: &dyn Forker, relayed: bool) -> Result<(), Failure> {
+    if relayed {
+        tie_to_relay(p)?;
+    }
+    if !p.init {
+        return finish(p);
+    }
+    raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
+    // SAFETY: this process (a private copy: spawn's clone child, a relay's init, or the init
+    // forked on run's in-place route) never returns from here; its signals are blocked.
+    let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
+    if worker == 0 {
+        return finish(p);
+    }
+    // The worker has exec'd (or reported its failure, or returned to Python): the init keeps
+    // no fds.
+    raw::close_range(0, u32::MAX);
+    init::supervise(worker as i32)
+}
+
+/// A relay's child: the relay's death kills it (PR_SET_PDEATHSIG), also if the relay died
+/// before the prctl (its pidfd polls readable).
+fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
+    check(
+        raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
+        Step::Pdeathsig,
+        libc::SIGKILL,
+    )?;
+    let relay = p.relay_pidfd.load(Ordering::Relaxed);
+    if relay >= 0 {
+        let mut fds = [libc::pollfd {
+            fd: relay,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let gone = raw::poll(&mut fds, false) != 0;
+        raw::close(relay);
+        if gone {
+            raw::exit(1);
         }
     }
+    Ok(())
+}
+
+/// The worker's last step: /proc is mounted from inside the pid namespace.
+pub fn finish(p: &Plan) -> Result<(), Failure> {
     if p.mount_proc {
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
         check(
@@ -336,60 +352,4 @@ fn stdio(e: &ExecPlan) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// The entry of a spawned child (clone3 or clone): set up, then exec; report and exit on
-/// failure.
-///
-/// # Safety
-/// `arg` must point to a `Plan` with a program that outlives the child's exec or exit.
-pub unsafe extern "C" fn spawn_entry(arg: *const c_void) -> ! {
-    // SAFETY: guaranteed by the caller.
-    let p = unsafe { &*(arg as *const Plan) };
-    let failure = match setup(p, &super::trampoline::RawForker) {
-        Ok(()) => match &p.exec {
-            Some(e) => exec(e),
-            None => Failure {
-                step: Step::Execve,
-                arg: 0,
-                errno: libc::EINVAL,
-            },
-        },
-        Err(f) => f,
-    };
-    channel::child_fail(p.channel, failure);
-    raw::exit(127)
-}
-
-/// The entry of the worker the init starts (clone CLONE_VM|CLONE_VFORK): exec the program.
-///
-/// # Safety
-/// As `spawn_entry`.
-pub unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
-    // SAFETY: guaranteed by the caller.
-    let p = unsafe { &*(arg as *const Plan) };
-    let failure = match (finish(p), &p.exec) {
-        (Err(f), _) => f,
-        (Ok(()), Some(e)) => exec(e),
-        (Ok(()), None) => Failure {
-            step: Step::Execve,
-            arg: 0,
-            errno: libc::EINVAL,
-        },
-    };
-    channel::child_fail(p.channel, failure);
-    raw::exit(127)
-}
-
-/// The entry of the light init of a pid namespace entered by a fork (a clone with CLONE_VM of
-/// the Python process on `run`'s in-place route, or of a relay): once told the worker exists
-/// (PID 2), it reaps orphans until the worker exits, then exits, which ends the namespace.
-/// `arg` is the read end of its control pipe.
-///
-/// # Safety
-/// Must be the entry of a clone running on its own stack, which stays mapped until it is
-/// reaped, with every signal blocked. It may share the memory of the Python process: it
-/// writes nothing but that stack and makes raw system calls only.
-pub unsafe extern "C" fn watcher_entry(arg: *const c_void) -> ! {
-    init::watch(arg as usize as i32)
 }

@@ -8,8 +8,7 @@ use super::child::{self, Forker};
 use super::raw;
 use super::spec::{Plan, Spec};
 use super::start_lock::StartLock;
-use super::trampoline::{self, Stack};
-use super::{Child, Failed, Init, Starting};
+use super::{Child, Failed, Starting};
 use crate::sys::error::Error;
 use crate::sys::ns::Kind;
 use crate::sys::{caps, isolate, pidfd};
@@ -44,9 +43,9 @@ struct HookForker<'a> {
 }
 
 impl HookForker<'_> {
-    /// fork(2) between the hooks; 0 in the child (its signal mask restored), the pid in the
-    /// parent, which keeps every signal blocked (it becomes a relay or the init).
-    fn fork(&self) -> isize {
+    /// fork(2) between the hooks; 0 in the child (its signal mask `child_mask`), the pid in
+    /// the parent, which keeps every signal blocked (it becomes a relay or the init).
+    fn fork(&self, child_mask: u64) -> isize {
         raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
         // SAFETY: the hooks are the interpreter's; this process is single-threaded here and
         // holds the GIL (it is a forked child of the caller).
@@ -56,7 +55,7 @@ impl HookForker<'_> {
         if pid == 0 {
             // SAFETY: as above.
             unsafe { (self.hooks.after_child)() };
-            raw::sigprocmask(libc::SIG_SETMASK, self.mask, None);
+            raw::sigprocmask(libc::SIG_SETMASK, child_mask, None);
             return 0;
         }
         let errno = std::io::Error::last_os_error()
@@ -73,9 +72,15 @@ impl HookForker<'_> {
 }
 
 impl Forker for HookForker<'_> {
-    /// A fork: the worker gets a copy of the memory, not a share.
+    /// A fork: the worker gets a copy of the memory, not a share, and the caller's signal
+    /// mask back.
     unsafe fn start_worker(&self, _plan: &Plan) -> isize {
-        self.fork()
+        self.fork(self.mask)
+    }
+
+    /// A fork too; the init keeps every signal blocked.
+    unsafe fn start_init(&self, _plan: &Plan) -> isize {
+        self.fork(raw::ALL_SIGNALS)
     }
 }
 
@@ -91,22 +96,22 @@ fn in_place(spec: &Spec) -> bool {
 }
 
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
-/// interpreter's hooks, like os.fork). The caller must hold the GIL. In the parent, `poll`
+/// interpreter's hooks, like os.fork). The caller must hold the GIL, and `lock`, which it must
+/// take with the GIL released: the thread that holds the lock runs Python's fork callbacks,
+/// which may hand the GIL to another thread. In the parent, `poll`
 /// the result until the child is ready; in the child, run the function and write its result
 /// to the pipe.
-pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
+pub fn fork(spec: &Spec, hooks: &ForkHooks, lock: StartLock) -> Result<Forked, Failed> {
     let mut plan = Box::new(Plan::new(spec, None, true)?);
-    let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
     let result = result_pipe()?;
     plan.set_channel(child_end.as_raw_fd());
-    let stack = Stack::new()?;
-    plan.set_stacks(&stack);
-    if in_place(spec) {
-        return fork_in_place(spec, hooks, lock, (channel, child_end), result, plan, stack);
-    }
     let mut mask = 0;
     raw::sigprocmask(libc::SIG_BLOCK, 0, Some(&mut mask));
+    let forker = HookForker { hooks, mask };
+    if in_place(spec) {
+        return fork_in_place(spec, &forker, lock, (channel, child_end), result, plan);
+    }
     // SAFETY: the caller holds the GIL, as the hooks require.
     unsafe { (hooks.before)() };
     // SAFETY: glibc's fork resets its own locks in the child.
@@ -115,7 +120,6 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
         drop((lock, channel, result.0));
-        let forker = HookForker { hooks, mask };
         return in_child(child::setup(&plan, &forker), child_end, result.1);
     }
     let fork_err = Error::last("fork");
@@ -125,7 +129,7 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks) -> Result<Forked, Failed> {
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
-    starting(spec, pid, None, channel, plan, Some(stack)).map(|s| Forked::Parent(s, result.0))
+    starting(spec, pid, channel, plan).map(|s| Forked::Parent(s, result.0))
 }
 
 /// The child's end of `fork`: reports the set-up's outcome; returns only to run the function.
@@ -147,43 +151,25 @@ fn in_child(
 }
 
 /// `fork` when the calling thread can make the namespaces: unshare them on this thread (as
-/// `isolate` does), start the light PID 1 (a clone sharing this process's memory, running
-/// raw system calls only), fork the worker, which is PID 2, and go back.
+/// `isolate` does), fork the child, which is PID 1 of the new pid namespace (with `init`:
+/// pyns' init, which forks the worker as PID 2, its child), and go back.
 fn fork_in_place(
     spec: &Spec,
-    hooks: &ForkHooks,
+    forker: &HookForker<'_>,
     lock: StartLock,
     (channel, child_end): (Channel, OwnedFd),
     result: (OwnedFd, OwnedFd),
     plan: Box<Plan>,
-    stack: Stack,
 ) -> Result<Forked, Failed> {
     let iso = isolate::Spec {
         kinds: spec.new.clone(),
         hostname: spec.hostname.clone(),
         domainname: spec.domainname.clone(),
-        loopback: false,
+        loopback: spec.loopback,
         propagation: None,
     };
     let mut guard = isolate::isolate(&iso)?;
-    let mut watcher = None;
-    if plan.init {
-        let mut mask = 0;
-        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut mask));
-        // SAFETY: every signal is blocked; the stack goes to the `Init` below, which keeps it
-        // until the watcher is reaped (or to `Drop for Init`, which kills and reaps it).
-        let started = unsafe { trampoline::start_watcher(&plan) };
-        raw::sigprocmask(libc::SIG_SETMASK, mask, None);
-        match started {
-            Ok(w) => watcher = Some(w),
-            Err(errno) => {
-                let _ = guard.restore();
-                return Err(Failed::Os(Error::new("clone the init (PID 1)", errno)));
-            }
-        }
-    }
-    // The init holds the stack from here on; it ends (and is reaped) with the worker.
-    let init = watcher.map(|(pid, _)| Init::new(pid, stack));
+    let hooks = forker.hooks;
     // SAFETY: the caller holds the GIL, as the hooks require.
     unsafe { (hooks.before)() };
     // SAFETY: glibc's fork resets its own locks in the child.
@@ -191,30 +177,24 @@ fn fork_in_place(
     if pid == 0 {
         // SAFETY: as above, in the child.
         unsafe { (hooks.after_child)() };
-        // The init is the parent's to reap. The guard is the parent's to restore: dropped
-        // here (a later fork generation), it only closes its fds, even where this worker's
-        // tid equals the parent thread's (nested pid namespaces).
-        std::mem::forget(init);
+        // The guard is the parent's to restore: dropped here (a later fork generation), it
+        // only closes its fds, even where this child's tid equals the parent thread's (nested
+        // pid namespaces).
         drop(guard);
         drop((lock, channel, result.0));
-        return in_child(child::adopt(&plan), child_end, result.1);
+        let setup = child::adopt(&plan).and_then(|()| child::inside(&plan, forker, false));
+        return in_child(setup, child_end, result.1);
     }
     let fork_err = Error::last("fork");
     // Back in the caller's namespaces before Python's after-fork callbacks run.
     let restored = guard.restore();
     // SAFETY: as above, in the parent.
     unsafe { (hooks.after_parent)() };
-    drop((child_end, result.1));
-    if let Some((_, ctl)) = watcher {
-        // The worker exists (or never will): the init may watch it now.
-        raw::write(ctl, b"w");
-        raw::close(ctl);
-    }
-    drop(lock);
+    drop((child_end, result.1, lock));
     if pid < 0 {
         return Err(Failed::Os(fork_err));
     }
-    let starting = starting(spec, pid, init, channel, plan, None)?;
+    let starting = starting(spec, pid, channel, plan)?;
     restored?;
     Ok(Forked::Parent(starting, result.0))
 }
@@ -223,10 +203,8 @@ fn fork_in_place(
 fn starting(
     spec: &Spec,
     pid: libc::pid_t,
-    init: Option<Init>,
     channel: Channel,
     plan: Box<Plan>,
-    stack: Option<Stack>,
 ) -> Result<Starting, Failed> {
     let pidfd = match pidfd::pidfd_open(pid, 0) {
         Ok(fd) => fd,
@@ -236,7 +214,7 @@ fn starting(
         }
     };
     Ok(Starting {
-        child: Some(Child { pid, pidfd, init }),
+        child: Some(Child { pid, pidfd }),
         channel,
         uid_map: spec.uid_map.clone(),
         gid_map: spec.gid_map.clone(),
@@ -245,6 +223,6 @@ fn starting(
         argv0: Vec::new(),
         cwd: None,
         _plan: plan,
-        _stack: stack,
+        _stack: None,
     })
 }

@@ -4,6 +4,10 @@
 
 use super::raw;
 
+/// The name of pyns' init (PID 1 of a new pid namespace) in /proc/<pid>/comm and ps, for
+/// the API and the command line alike (PR_SET_NAME: at most 15 bytes and a NUL).
+pub const NAME: &std::ffi::CStr = c"pyns-init";
+
 /// The signals forwarded to the worker.
 pub const FORWARDED: [i32; 6] = [
     libc::SIGTERM,
@@ -40,18 +44,15 @@ fn from_the_tty(sig: i32, si_code: i32) -> bool {
     (sig == libc::SIGINT || sig == libc::SIGQUIT) && si_code == libc::SI_KERNEL
 }
 
-/// Waits on signals (all blocked) until `worker` exits, and `other` too if it is > 0:
-/// forwards TERM, INT, HUP, QUIT, USR1 and USR2 to the worker (not INT or QUIT from the
-/// terminal, which the worker got itself: see `from_the_tty`), reaps every child (orphans in a
-/// pid namespace come to PID 1), and exits with the worker's status (128 + signal if it was
-/// killed).
-pub fn supervise(worker: i32, other: i32) -> ! {
+/// Waits on signals (all blocked) until `worker` exits: forwards TERM, INT, HUP, QUIT, USR1
+/// and USR2 to it (not INT or QUIT from the terminal, which the worker got itself: see
+/// `from_the_tty`), reaps every child (orphans in a pid namespace come to PID 1), and exits
+/// with the worker's status (128 + signal if it was killed).
+pub fn supervise(worker: i32) -> ! {
     let set = waited();
     raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
     // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let mut code = None;
-    let mut other_left = other > 0;
     loop {
         let mut status = 0;
         loop {
@@ -60,75 +61,24 @@ pub fn supervise(worker: i32, other: i32) -> ! {
                 break;
             }
             if r == worker as isize {
-                code = Some(exit_code(status));
-            } else if r == other as isize {
-                other_left = false;
+                raw::exit(exit_code(status));
             }
         }
-        if let (Some(c), false) = (code, other_left) {
-            raw::exit(c);
-        }
         let sig = raw::sigwait(set, &mut info) as i32;
-        if sig > 0 && sig != libc::SIGCHLD && code.is_none() && !from_the_tty(sig, info.si_code) {
+        if sig > 0 && sig != libc::SIGCHLD && !from_the_tty(sig, info.si_code) {
             raw::kill(worker, sig);
         }
-    }
-}
-
-/// The light init of a pid namespace whose worker (PID 2) is not its child: waits until
-/// `ctl` says the worker exists, then reaps orphans (signalfd for SIGCHLD) until the worker
-/// exits (its pidfd polls readable), and exits, which ends the namespace.
-pub fn watch(ctl: i32) -> ! {
-    raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
-    raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize);
-    // Its copies of the set-up channel and of pipes must not hold them open.
-    if ctl > 0 {
-        raw::close_range(0, (ctl - 1) as u32);
-    }
-    raw::close_range((ctl + 1) as u32, u32::MAX);
-    let mut byte = [0u8; 1];
-    let r = loop {
-        let r = raw::read(ctl, &mut byte);
-        if r != -(libc::EINTR as isize) {
-            break r;
-        }
-    };
-    raw::close(ctl);
-    if r != 1 {
-        raw::exit(1);
-    }
-    let worker = raw::pidfd_open(2);
-    let chld = raw::signalfd(raw::sigbit(libc::SIGCHLD));
-    if worker < 0 || chld < 0 {
-        raw::exit(1);
-    }
-    let mut fds = [
-        libc::pollfd {
-            fd: worker as i32,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: chld as i32,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let mut buf = [0u8; 128];
-    loop {
-        let mut status = 0;
-        while raw::wait4(-1, &mut status, libc::WNOHANG | libc::__WALL) > 0 {}
-        raw::poll(&mut fds, true);
-        if fds[0].revents != 0 {
-            raw::exit(0);
-        }
-        while raw::read(chld as i32, &mut buf) > 0 {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_name_fits_comm() {
+        assert!(NAME.to_bytes().len() <= 15);
+    }
 
     #[test]
     fn exit_codes() {

@@ -1,5 +1,8 @@
 //! Children in new namespaces: `spawn` (clone trampoline, then execve) and `fork` (the Python
 //! path of `pyns.run`), the parent's side of the set-up, and the PID 1 init.
+//!
+//! The modules depend one way: `trampoline` (clones and their entry points) drives `child`
+//! (the set-up steps), which follows a `spec::Plan`; `spec` knows neither.
 
 pub mod channel;
 mod child;
@@ -15,7 +18,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use channel::{Channel, Event, Step};
 use spec::{Plan, Route};
 pub use spec::{Program, Spec};
-use start_lock::StartLock;
+pub use start_lock::StartLock;
 use trampoline::Stack;
 
 use super::error::Error;
@@ -27,44 +30,6 @@ use super::ns::describe_flags;
 pub struct Child {
     pub pid: libc::pid_t,
     pub pidfd: OwnedFd,
-    /// The light PID 1 of its pid namespace when that is a sibling, not its parent.
-    pub init: Option<Init>,
-}
-
-/// The light PID 1 of a pid namespace that `fork` made on the calling thread: a clone that
-/// shares this process's memory and runs on `stack`, so the stack stays mapped until it is
-/// reaped. It exits once the worker has; dropping it unreaped kills and reaps it.
-#[derive(Debug)]
-pub struct Init {
-    pid: libc::pid_t,
-    reaped: bool,
-    _stack: Stack,
-}
-
-impl Init {
-    fn new(pid: libc::pid_t, stack: Stack) -> Init {
-        Init {
-            pid,
-            reaped: false,
-            _stack: stack,
-        }
-    }
-
-    /// Waits for it to exit (waitpid(2)); it does right after the worker.
-    pub fn wait(&mut self) {
-        if !self.reaped {
-            reap(self.pid);
-            self.reaped = true;
-        }
-    }
-}
-
-impl Drop for Init {
-    fn drop(&mut self) {
-        if !self.reaped {
-            kill_and_reap(self.pid);
-        }
-    }
 }
 
 /// waitpid(2) for our unreaped child `pid` until it is reaped (again on EINTR).
@@ -91,8 +56,11 @@ fn kill_and_reap(pid: libc::pid_t) {
 pub enum Failed {
     /// A system call of the parent, or the program's execve/chdir (an OSError in Python).
     Os(Error),
-    /// A step of the child's set-up (pyns.ChildError in Python).
+    /// A step of the child's set-up (pyns.ChildError in Python; PermissionError when the
+    /// kernel refused it for want of a privilege).
     Setup(Error),
+    /// Writing the child's id maps (PermissionError when refused, else pyns.ChildError).
+    IdMap(Error),
 }
 
 impl From<Error> for Failed {
@@ -137,7 +105,7 @@ impl Starting {
                     self.gid_map.as_ref(),
                     self.setgroups,
                 )
-                .map_err(Failed::Setup)?;
+                .map_err(Failed::IdMap)?;
                 self.channel.send_go()?;
                 Ok(None)
             }
@@ -186,7 +154,7 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
     let (channel, child_end) = Channel::pair()?;
     plan.set_channel(child_end.as_raw_fd());
     let stack = Stack::new()?;
-    plan.set_stacks(&stack);
+    plan.set_stacks(stack.worker(), stack.init());
     let vm = plan.can_share_memory();
     let mut flags = if plan.route == Route::Clone {
         plan.ns_flags
@@ -216,11 +184,7 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
         )
     })?;
     Ok(Starting {
-        child: Some(Child {
-            pid,
-            pidfd,
-            init: None,
-        }),
+        child: Some(Child { pid, pidfd }),
         channel,
         uid_map: spec.uid_map.clone(),
         gid_map: spec.gid_map.clone(),

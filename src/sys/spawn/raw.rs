@@ -181,6 +181,34 @@ pub fn close_range(first: u32, last: u32) -> isize {
     }
 }
 
+/// Brings the loopback device `lo` up (socket(2), ioctl(2) SIOCGIFFLAGS and SIOCSIFFLAGS):
+/// 0, or `-errno`.
+pub fn loopback_up() -> isize {
+    // struct ifreq: the name, then the flags (a short) in the union.
+    let mut ifr = [0u8; 40];
+    ifr[..2].copy_from_slice(b"lo");
+    let ptr = ifr.as_mut_ptr() as usize;
+    let family = libc::AF_INET as usize;
+    let kind = (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as usize;
+    // SAFETY: makes a new fd; touches no memory.
+    let fd = unsafe { syscall(libc::SYS_socket, [family, kind, 0, 0, 0, 0]) };
+    if fd < 0 {
+        return fd;
+    }
+    let ioctl = |req: libc::c_ulong| {
+        // SAFETY: both requests read and write a struct ifreq, which `ifr` is big enough for.
+        unsafe { syscall(libc::SYS_ioctl, [fd as usize, req as usize, ptr, 0, 0, 0]) }
+    };
+    let mut r = ioctl(libc::SIOCGIFFLAGS);
+    if r == 0 {
+        let flags = i16::from_ne_bytes([ifr[16], ifr[17]]) | libc::IFF_UP as i16;
+        ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+        r = ioctl(libc::SIOCSIFFLAGS);
+    }
+    close(fd as i32);
+    r
+}
+
 /// dup3(2).
 pub fn dup3(old: i32, new: i32, flags: i32) -> isize {
     // SAFETY: touches no memory.
@@ -319,15 +347,6 @@ pub fn pipe() -> Result<(i32, i32), isize> {
 pub fn pidfd_open(pid: i32) -> isize {
     // SAFETY: touches no memory.
     unsafe { syscall(libc::SYS_pidfd_open, [pid as usize, 0, 0, 0, 0, 0]) }
-}
-
-/// signalfd4(2) for the signals in `mask`, non-blocking and close-on-exec.
-pub fn signalfd(mask: u64) -> isize {
-    let flags = (libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) as usize;
-    let ptr = &mask as *const u64 as usize;
-    let nr = libc::SYS_signalfd4;
-    // SAFETY: `mask` lives for the call; 8 is the kernel's sigset size.
-    unsafe { syscall(nr, [usize::MAX, ptr, 8, flags, 0, 0]) }
 }
 
 /// ppoll(2) without a signal mask; `wait` false returns at once (a zero timeout), true

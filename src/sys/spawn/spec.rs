@@ -30,6 +30,8 @@ pub struct Spec {
     pub boottime_ns: Option<i64>,
     /// Signal the child gets when the thread that made it exits (0: none).
     pub pdeathsig: i32,
+    /// Bring `lo` up in the new network namespace.
+    pub loopback: bool,
 }
 
 /// The program a spawned child runs.
@@ -136,6 +138,19 @@ pub enum Route {
     Unshare,
 }
 
+/// Whether the nsfs fd `fd` is the calling process's user namespace (same device and inode
+/// as /proc/self/ns/user; false if either cannot be read).
+fn is_own_user_ns(fd: RawFd) -> bool {
+    // SAFETY: zeroed stat buffers are valid; fstat/stat write into them.
+    unsafe {
+        let mut theirs: libc::stat = std::mem::zeroed();
+        let mut own: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut theirs) == 0
+            && libc::stat(c"/proc/self/ns/user".as_ptr(), &mut own) == 0
+            && (theirs.st_dev, theirs.st_ino) == (own.st_dev, own.st_ino)
+    }
+}
+
 fn cstring(what: &str, bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::condition(format!("{what} must not contain NUL bytes")))
 }
@@ -177,24 +192,26 @@ pub struct Plan {
     pub offsets: CString,
     pub mnt_new: bool,
     pub mount_proc: bool,
+    /// Bring `lo` up (a new network namespace and `Spec::loopback`).
+    pub loopback: bool,
     pub hostname: Option<Vec<u8>>,
     pub domainname: Option<Vec<u8>>,
     pub pid_new: bool,
     /// The namespaces apply to this child's children only (a pid namespace entered by unshare
-    /// or setns, or a time namespace without exec): the first child starts the worker (and,
-    /// for a new pid namespace with init, a light PID 1) and relays the worker's status.
+    /// or setns, or a time namespace without exec): the first child starts the init (PID 1,
+    /// with a new pid namespace and `init`) or else the worker, and relays its status.
     pub stage: bool,
     pub init: bool,
     pub pdeathsig: i32,
     pub parent_pid: i32,
-    /// A relay's pidfd for itself, set before it starts the worker (-1: none): the worker
+    /// A relay's pidfd for itself, set before it starts its child (-1: none): the child
     /// checks after its PR_SET_PDEATHSIG that the relay has not died before.
     pub relay_pidfd: AtomicI32,
     pub channel: RawFd,
     /// Where the worker of a spawned child's init or relay runs: (lowest address, size).
     pub worker_stack: (u64, u64),
-    /// Where the light init of a pid namespace entered by a fork runs.
-    pub watcher_stack: (u64, u64),
+    /// Where the init that a spawned child's relay starts runs.
+    pub init_stack: (u64, u64),
     pub exec: Option<ExecPlan>,
 }
 
@@ -222,7 +239,13 @@ impl Plan {
         };
         // nsenter's order: the user namespace last on the first pass (root), and first on the
         // second pass (a caller who needs its privileges for the others); see child.rs.
-        let joins = spec.join.iter().map(|(k, fd)| (*fd, k.flag())).collect();
+        // Joining one's own user namespace is refused (EINVAL): skipped, as nsenter does.
+        let joins = spec
+            .join
+            .iter()
+            .filter(|(k, fd)| *k != Kind::User || !is_own_user_ns(*fd))
+            .map(|(k, fd)| (*fd, k.flag()))
+            .collect();
         // SAFETY: geteuid/getegid/getpid cannot fail.
         let (euid, egid, me) = unsafe { (libc::geteuid(), libc::getegid(), libc::getpid()) };
         let root_if = |m: &Option<IdMap>, own: u32| {
@@ -241,6 +264,7 @@ impl Plan {
             offsets: cstring("time offsets", spec.offsets_text().as_bytes())?,
             mnt_new: has(Kind::Mnt),
             mount_proc: spec.mount_proc,
+            loopback: spec.loopback && has(Kind::Net),
             hostname: spec.hostname.as_ref().map(|h| h.as_bytes().to_vec()),
             domainname: spec.domainname.as_ref().map(|d| d.as_bytes().to_vec()),
             pid_new,
@@ -251,7 +275,7 @@ impl Plan {
             relay_pidfd: AtomicI32::new(-1),
             channel: -1,
             worker_stack: (0, 0),
-            watcher_stack: (0, 0),
+            init_stack: (0, 0),
             exec,
         })
     }
@@ -267,10 +291,10 @@ impl Plan {
         }
     }
 
-    /// Points the plan at the stacks its clones run on.
-    pub fn set_stacks(&mut self, stack: &super::trampoline::Stack) {
-        self.worker_stack = stack.worker();
-        self.watcher_stack = stack.watcher();
+    /// Points the plan at the stacks its clones run on: (lowest address, size) each.
+    pub fn set_stacks(&mut self, worker: (u64, u64), init: (u64, u64)) {
+        self.worker_stack = worker;
+        self.init_stack = init;
     }
 
     /// Whether the child may share the parent's memory (CLONE_VM): only when it execs without

@@ -1,19 +1,21 @@
 //! The clone trampoline of `spawn`: a child stack, clone3(2) (clone(2) on ENOSYS) with the
-//! namespace flags and CLONE_PIDFD, and the child's entry point.
+//! namespace flags and CLONE_PIDFD, and the entry points of the clones (the child, the worker
+//! its init or relay starts, a relay's init). It drives `child`, which knows nothing of it.
 
 use std::ffi::c_void;
 use std::os::fd::{FromRawFd, OwnedFd};
 
+use super::channel::{self, Failure, Step};
 use super::child::{self, Forker};
 use super::raw::{self, CloneArgs};
 use super::spec::Plan;
 use crate::sys::error::{Error, Result};
 
-/// Bytes of each of the two stacks (the child's, and the worker's that its init starts).
+/// Bytes of each of the three stacks (the child's, the init's a relay starts, the worker's).
 const STACK: usize = 128 * 1024;
 const PAGE: usize = 4096;
 
-/// Memory for the child's stacks: [guard][watcher][guard][worker][guard][child].
+/// Memory for the child's stacks: [guard][init][guard][worker][guard][child].
 #[derive(Debug)]
 pub struct Stack {
     base: *mut c_void,
@@ -56,7 +58,7 @@ impl Stack {
         Ok(stack)
     }
 
-    /// Region `i` (0: watcher, 1: worker, 2: child): (lowest address, size).
+    /// Region `i` (0: init, 1: worker, 2: child): (lowest address, size).
     fn region(&self, i: usize) -> (u64, u64) {
         let lo = self.base as usize + i * (STACK + PAGE) + PAGE;
         (lo as u64, STACK as u64)
@@ -72,8 +74,8 @@ impl Stack {
         self.region(1)
     }
 
-    /// The stack of the light init a relay starts.
-    pub fn watcher(&self) -> (u64, u64) {
+    /// The stack of the init a relay starts.
+    pub fn init(&self) -> (u64, u64) {
         self.region(0)
     }
 }
@@ -85,27 +87,91 @@ impl Drop for Stack {
     }
 }
 
-/// What a clone runs: the spawned child, the worker its init starts, or a light init.
+/// What a clone runs: the spawned child, the worker its init or relay starts, or a relay's
+/// init.
 #[derive(Clone, Copy)]
 enum Entry {
     Child,
     Worker,
-    Watcher,
+    Init,
 }
 
 extern "C" fn child_callback(arg: *mut c_void) -> libc::c_int {
     // SAFETY: clone(2) passes the plan pointer given to `clone_on` below.
-    unsafe { child::spawn_entry(arg) }
+    unsafe { spawn_entry(arg) }
 }
 
 extern "C" fn worker_callback(arg: *mut c_void) -> libc::c_int {
     // SAFETY: as above.
-    unsafe { child::worker_entry(arg) }
+    unsafe { worker_entry(arg) }
 }
 
-extern "C" fn watcher_callback(arg: *mut c_void) -> libc::c_int {
+extern "C" fn init_callback(arg: *mut c_void) -> libc::c_int {
     // SAFETY: as above.
-    unsafe { child::watcher_entry(arg) }
+    unsafe { init_entry(arg) }
+}
+
+/// Reports a failure of the set-up on the channel and exits.
+fn fail(p: &Plan, failure: Failure) -> ! {
+    channel::child_fail(p.channel, failure);
+    raw::exit(127)
+}
+
+/// The program's process: exec it (returns only the failure).
+fn exec(p: &Plan) -> Failure {
+    match &p.exec {
+        Some(e) => child::exec(e),
+        None => Failure {
+            step: Step::Execve,
+            arg: 0,
+            errno: libc::EINVAL,
+        },
+    }
+}
+
+/// The entry of a spawned child (clone3 or clone): set up, then exec; report and exit on
+/// failure.
+///
+/// # Safety
+/// `arg` must point to a `Plan` with a program that outlives the child's exec or exit.
+unsafe extern "C" fn spawn_entry(arg: *const c_void) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let p = unsafe { &*(arg as *const Plan) };
+    let failure = match child::setup(p, &RawForker) {
+        Ok(()) => exec(p),
+        Err(f) => f,
+    };
+    fail(p, failure)
+}
+
+/// The entry of the worker an init or relay starts (clone CLONE_VM|CLONE_VFORK): its last
+/// steps, then exec the program.
+///
+/// # Safety
+/// As `spawn_entry`.
+unsafe extern "C" fn worker_entry(arg: *const c_void) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let p = unsafe { &*(arg as *const Plan) };
+    let failure = match child::finish(p) {
+        Ok(()) => exec(p),
+        Err(f) => f,
+    };
+    fail(p, failure)
+}
+
+/// The entry of the init that a relay starts (clone CLONE_VM of the relay, a private copy of
+/// the caller): PID 1 of the pid namespace; it starts the worker and supervises it.
+///
+/// # Safety
+/// As `spawn_entry`; the relay never returns nor frees its memory.
+unsafe extern "C" fn init_entry(arg: *const c_void) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let p = unsafe { &*(arg as *const Plan) };
+    let failure = match child::inside(p, &RawForker, true) {
+        Ok(()) => exec(p), // not reached: a raw worker never comes back here
+        Err(f) => f,
+    };
+    fail(p, failure)
 }
 
 /// clone3(2) (clone(2) on ENOSYS) running `entry(arg)` on the stack `(lowest address,
@@ -131,9 +197,9 @@ unsafe fn clone_on(
         ..CloneArgs::default()
     };
     let (f, cb): (raw::ChildFn, extern "C" fn(*mut c_void) -> libc::c_int) = match entry {
-        Entry::Child => (child::spawn_entry, child_callback),
-        Entry::Worker => (child::worker_entry, worker_callback),
-        Entry::Watcher => (child::watcher_entry, watcher_callback),
+        Entry::Child => (spawn_entry, child_callback),
+        Entry::Worker => (worker_entry, worker_callback),
+        Entry::Init => (init_entry, init_callback),
     };
     // SAFETY: guaranteed by the caller; the entry never returns.
     let pid = unsafe { raw::clone3(&args, f, arg) };
@@ -188,41 +254,10 @@ pub unsafe fn start(
     Ok((pid as i32, unsafe { OwnedFd::from_raw_fd(pidfd) }))
 }
 
-/// Starts the light init of a pid namespace entered by a fork (`child::watcher_entry`): a
-/// clone with CLONE_VM of the calling process (the Python process itself on `run`'s in-place
-/// route, a private copy of it on the relay route) on `plan.watcher_stack`. Returns its pid
-/// and the write end of its control pipe.
-///
-/// # Safety
-/// The watcher stack must be unused by anything else and stay mapped until the watcher is
-/// reaped (its owner keeps it: `Init`, or a relay that never returns). Every signal of the
-/// calling thread must be blocked (the clone briefly runs with the caller's memory and
-/// signal handlers). The watcher shares the caller's memory but writes nothing outside that
-/// stack and makes raw system calls only.
-pub unsafe fn start_watcher(plan: &Plan) -> std::result::Result<(i32, i32), i32> {
-    let (ctl_r, ctl_w) = raw::pipe().map_err(|e| (-e) as i32)?;
-    let arg = ctl_r as usize as *const c_void;
-    // SAFETY: guaranteed by the caller; the watcher reads only its control pipe's fd.
-    let pid = unsafe {
-        clone_on(
-            libc::CLONE_VM,
-            plan.watcher_stack,
-            Entry::Watcher,
-            arg,
-            std::ptr::null_mut(),
-        )
-    };
-    raw::close(ctl_r);
-    if pid < 0 {
-        raw::close(ctl_w);
-        return Err((-pid) as i32);
-    }
-    Ok((pid as i32, ctl_w))
-}
-
-/// Starts the worker of a spawned child's init or relay: a clone with CLONE_VM|CLONE_VFORK
-/// of that child (a private copy, not the caller: `spawn` takes the clone route without
-/// CLONE_VM whenever there is an init or relay) that runs `child::worker_entry`.
+/// Starts the worker of a spawned child's init or relay (a clone with CLONE_VM|CLONE_VFORK
+/// that runs `worker_entry`), and a relay's init (a clone with CLONE_VM that runs
+/// `init_entry`): clones of that child, a private copy, not the caller (`spawn` takes the
+/// clone route without CLONE_VM whenever there is an init or relay).
 pub struct RawForker;
 
 impl Forker for RawForker {
@@ -236,6 +271,21 @@ impl Forker for RawForker {
                 flags,
                 plan.worker_stack,
                 Entry::Worker,
+                arg,
+                std::ptr::null_mut(),
+            )
+        }
+    }
+
+    unsafe fn start_init(&self, plan: &Plan) -> isize {
+        let arg = plan as *const Plan as *const c_void;
+        // SAFETY: the caller guarantees the plan, the init stack and the blocked signals; the
+        // relay never returns nor frees its memory, so the init may share it.
+        unsafe {
+            clone_on(
+                libc::CLONE_VM,
+                plan.init_stack,
+                Entry::Init,
                 arg,
                 std::ptr::null_mut(),
             )
