@@ -172,7 +172,7 @@ def test_run_timeout_and_cancel_kill_and_reap():
 
 def test_bad_arguments_before_anything_starts():
     async def main():
-        with pytest.raises(TypeError, match="callable"):
+        with pytest.raises(TypeError, match=r"callable, not list: .* use pyns\.spawn"):
             await pyns.aio.run(["true"])
         with pytest.raises(TypeError, match="timeout"):
             await pyns.aio.run(os.getpid, timeout="1")

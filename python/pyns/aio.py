@@ -261,7 +261,10 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """
     asyncio.get_running_loop()  # RuntimeError before anything is forked
     if not callable(fn):
-        raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
+        raise TypeError(
+            f"run() needs a callable, not {type(fn).__name__}"
+            + (": to start a program, use pyns.spawn([...])" if isinstance(fn, (list, tuple, str, bytes)) else "")
+        )
     timeout = kwargs.pop("timeout", None)
     if timeout is not None:
         timeout = call._seconds("timeout", timeout)

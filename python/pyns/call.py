@@ -131,7 +131,10 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
         TypeError, ValueError, PermissionError, OSError: as for :func:`pyns.spawn`.
     """
     if not callable(fn):
-        raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
+        raise TypeError(
+            f"run() needs a callable, not {type(fn).__name__}"
+            + (": to start a program, use pyns.spawn([...])" if isinstance(fn, (list, tuple, str, bytes)) else "")
+        )
     if timeout is not None:
         timeout = _seconds("timeout", timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
