@@ -217,6 +217,9 @@ async def spawn(args: Sequence[Any], **kwargs: Any) -> AsyncProcess:
             :func:`pyns.spawn`.
     """
     loop = asyncio.get_running_loop()
+    for name in ("text", "encoding", "errors"):
+        if kwargs.get(name):
+            raise ValueError(f"{name}= is not supported: asyncio streams carry bytes")
     proc = _spawn(args, **kwargs)
     try:
         stdin = stdout = stderr = None
