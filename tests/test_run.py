@@ -402,3 +402,10 @@ def test_after_fork_callbacks_run_back_in_the_callers_namespaces():
     finally:
         _WATCH_AFTER_FORK.clear()
     assert _AFTER_FORK_SEEN == [mine]
+
+
+def test_a_program_given_to_run_points_to_spawn():
+    with pytest.raises(TypeError, match=r"callable, not list: to start a program, use pyns\.spawn"):
+        pyns.run(["true"])
+    with pytest.raises(TypeError, match=r"callable, not int$"):
+        pyns.run(3)

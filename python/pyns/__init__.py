@@ -6,6 +6,8 @@ with pyns.isolate(uts=True, hostname="box"):
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._native import (
     CLONE_NEWCGROUP,
     CLONE_NEWIPC,
@@ -35,6 +37,7 @@ from .machine import doctor
 
 isolate = Isolation
 
+
 __all__ = [
     "__version__",
     "CLONE_NEWCGROUP",
@@ -57,6 +60,7 @@ __all__ = [
     "Process",
     "Switch",
     "UnsupportedError",
+    "aio",
     "capabilities",
     "doctor",
     "enter",
@@ -72,9 +76,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
-    """``pyns.__version__``, read from the installed metadata on first use (importing
-    importlib.metadata costs more than the rest of pyns)."""
+def __getattr__(name: str) -> Any:
+    """What is loaded on first use: ``pyns.aio`` (asyncio is not light) and
+    ``pyns.__version__`` (read from the installed metadata: importing importlib.metadata costs
+    more than the rest of pyns)."""
+    if name == "aio":
+        import importlib
+
+        return importlib.import_module("pyns.aio")
     if name != "__version__":
         raise AttributeError(f"module 'pyns' has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version

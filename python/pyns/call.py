@@ -131,14 +131,39 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
         TypeError, ValueError, PermissionError, OSError: as for :func:`pyns.spawn`.
     """
     if not callable(fn):
-        raise TypeError(f"run() needs a callable, not {type(fn).__name__}")
+        raise TypeError(
+            f"run() needs a callable, not {type(fn).__name__}"
+            + (": to start a program, use pyns.spawn([...])" if isinstance(fn, (list, tuple, str, bytes)) else "")
+        )
     if timeout is not None:
         timeout = _seconds("timeout", timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    proc, fd = _start(fn, args, kwargs)
+    try:
+        try:
+            pidfd = proc.pidfd
+            assert pidfd is not None  # not reaped: nobody else has it
+            data = _read_result(fd, pidfd, deadline, timeout)
+            proc.wait()
+        except BaseException:
+            # SIGKILL to the child (with a pid namespace: its PID 1, which ends it all), then
+            # reap it, also when another Ctrl-C comes meanwhile.
+            _kill_and_reap(proc)
+            raise
+    finally:
+        os.close(fd)
+    return _outcome(data, proc)  # type: ignore[no-any-return]
+
+
+def _start(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Process, int]:
+    """Forks the child that calls ``fn(*args, **kwargs)``, for run and pyns.aio.run: the child
+    options are taken out of `kwargs` first. Returns it and the read end of its result pipe."""
     options = ChildOptions.take(kwargs)
     _check_arguments(fn, args, kwargs)
     reap_dropped()
     spec, opened = child_spec("run", options)
-    deadline = None if timeout is None else time.monotonic() + timeout
     _flush_std_streams()  # else the child would write the parent's buffered output again
     started: list[tuple[int, int, int]] = []
     made: list[Process] = []
@@ -161,18 +186,7 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
         for *_, result_fd in started:
             os.close(result_fd)
         raise
-    try:
-        try:
-            data = _read_result(fd, pidfd, deadline, timeout)
-            proc.wait()
-        except BaseException:
-            # SIGKILL to the child (with a pid namespace: its PID 1, which ends it all), then
-            # reap it, also when another Ctrl-C comes meanwhile.
-            _kill_and_reap(proc)
-            raise
-    finally:
-        os.close(fd)
-    return _outcome(data, proc)  # type: ignore[no-any-return]
+    return proc, fd
 
 
 def _kill_and_reap(proc: Process) -> None:

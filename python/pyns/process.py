@@ -7,7 +7,9 @@ in new or joined namespaces.
 
 from __future__ import annotations
 
+import codecs
 import io
+import locale
 import os
 import select
 import selectors
@@ -56,6 +58,7 @@ class Process:
         stderr: IO[bytes] | None = None,
         *,
         _made: list[Process] | None = None,
+        _text: tuple[str, str | None] | None = None,
     ) -> None:
         if _made is not None:
             _made.append(self)  # first: whoever started the child may discard this object
@@ -73,6 +76,7 @@ class Process:
         self._namespaces: dict[str, Namespace] | None = None
         self._input: memoryview | None = None
         self._chunks: dict[int, list[bytes]] | None = None
+        self._text = _text  # (encoding, errors) when the pipes are in text mode
         self.returncode: int | None = None  # last: __del__ keeps only a complete object
 
     def _discarded(self) -> None:
@@ -229,6 +233,8 @@ class Process:
             ValueError: input given after communication started, or without a stdin PIPE.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._text is not None and isinstance(input, str):
+            input = input.encode(self._text[0], self._text[1] or "strict")  # type: ignore[assignment]
         if self._chunks is None:
             self._start_communication(input)
         elif input:
@@ -258,6 +264,8 @@ class Process:
                             f.close()
         out = b"".join(self._chunks.get(-1, [])) if self.stdout is not None else None
         err = b"".join(self._chunks.get(-2, [])) if self.stderr is not None else None
+        if self._text is not None:  # as subprocess: decoded, universal newlines
+            out, err = (None if b is None else _translate(b, *self._text) for b in (out, err))  # type: ignore[assignment]
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         try:
             self.wait(remaining)
@@ -425,10 +433,36 @@ def _executables(argv0: bytes, env: Mapping[Any, Any] | None) -> list[bytes]:
     return [os.path.join(os.fsencode(d), argv0) for d in os.get_exec_path(env)]
 
 
+def _translate(data: bytes, encoding: str, errors: str | None) -> str:
+    return data.decode(encoding, errors or "strict").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _text_mode(
+    text: object, encoding: object, errors: object, bufsize: object
+) -> tuple[tuple[str, str | None] | None, int, bool]:
+    """Checks subprocess's text/encoding/errors/bufsize; returns (encoding, errors) in text
+    mode (else None), the buffering of the parent's pipe ends and whether lines are flushed."""
+    if not isinstance(text, bool):
+        raise TypeError(f"text must be a bool, not {type(text).__name__}")
+    for name, value in (("encoding", encoding), ("errors", errors)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+    if isinstance(bufsize, bool) or not isinstance(bufsize, int):
+        raise TypeError(f"bufsize must be an int, not {type(bufsize).__name__}")
+    mode = None
+    if text or encoding is not None or errors is not None:
+        if encoding is not None:
+            codecs.lookup(encoding)  # LookupError for an unknown one, before anything starts
+        mode = (encoding or locale.getpreferredencoding(False), errors)
+    line = bufsize == 1 and mode is not None
+    return mode, (-1 if bufsize == 1 else bufsize), line
+
+
 class _Stdio:
     """The child's fds 0-2 and the parent's ends, as subprocess.Popen arranges them."""
 
-    def __init__(self, stdin: _File, stdout: _File, stderr: _File) -> None:
+    def __init__(self, stdin: _File, stdout: _File, stderr: _File, buffering: int = -1) -> None:
+        self.buffering = buffering
         self.child: list[int] = [-1, -1, -1]
         self.parent: list[IO[bytes] | None] = [None, None, None]
         self.to_close: list[int] = []  # child ends, closed in the parent after the spawn
@@ -446,7 +480,7 @@ class _Stdio:
             r, w = os.pipe()
             mine, theirs = (w, r) if i == 0 else (r, w)
             self.to_close.append(theirs)
-            self.parent[i] = io.open(mine, "wb" if i == 0 else "rb")
+            self.parent[i] = io.open(mine, "wb" if i == 0 else "rb", buffering=self.buffering)
             return theirs
         if spec == subprocess.DEVNULL:
             fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -488,6 +522,10 @@ def spawn(
     stderr: _File = None,
     pass_fds: Sequence[int] = (),
     close_fds: bool = True,
+    text: bool = False,
+    encoding: str | None = None,
+    errors: str | None = None,
+    bufsize: int = -1,
     **options: Any,
 ) -> Process:
     """Starts a program in a child in new (or joined) namespaces, like subprocess.Popen.
@@ -504,6 +542,11 @@ def spawn(
             a file object; stderr may be subprocess.STDOUT.
         pass_fds: fds the child keeps open (besides 0, 1, 2).
         close_fds: close every other inherited fd (default True).
+        text, encoding, errors: as subprocess: the parent's pipe ends (and communicate's
+            input and output) are text, decoded with `encoding` (default: the locale's) and
+            `errors`, with universal newlines; any of them turns text mode on.
+        bufsize: as subprocess: the buffering of the parent's pipe ends (0 unbuffered, 1 line
+            buffered in text mode, -1 the default).
         **options: the child options (:class:`pyns.ChildOptions`): cgroup, ipc, mnt, net,
             pid, time, user, uts (new namespaces), hostname, domainname, uid_map, gid_map,
             map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
@@ -529,11 +572,12 @@ def spawn(
     if not isinstance(close_fds, bool):
         raise TypeError("close_fds must be a bool")
     fds = [_fd_number("pass_fds", fd) for fd in pass_fds]
+    text_mode, buffering, line = _text_mode(text, encoding, errors, bufsize)
     spec, opened = child_spec("spawn", opts)
     started: list[tuple[int, int]] = []
     made: list[Process] = []
     try:
-        stdio = _Stdio(stdin, stdout, stderr)
+        stdio = _Stdio(stdin, stdout, stderr, buffering)
         try:
             _native.spawn(
                 started,
@@ -547,7 +591,14 @@ def spawn(
                 close_fds,
             )
             stdio.close_child_ends()
-            return Process(list(args), *started[0], *stdio.parent, _made=made)
+            ends: list[Any] = list(stdio.parent)
+            if text_mode is not None:
+                for i, f in enumerate(ends):
+                    if f is not None:
+                        ends[i] = io.TextIOWrapper(
+                            f, *text_mode, write_through=i == 0, line_buffering=line and i == 0
+                        )
+            return Process(list(args), *started[0], *ends, _made=made, _text=text_mode)
         except BaseException:
             # Also a Ctrl-C raised on the way back from the native call or while the Process
             # was made: nothing stays behind.

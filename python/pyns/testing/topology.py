@@ -10,6 +10,7 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
+import os
 from typing import Iterable, Optional, Union
 
 from .. import _native, net
@@ -88,7 +89,28 @@ class Topology:
     def _repr_html_(self) -> str:
         from ..display import topology_html
 
-        return topology_html(self)
+        return f"<div>{self._repr_svg_()}</div>" + topology_html(self)
+
+    def _repr_svg_(self) -> str:
+        from .drawing import topology_svg
+
+        return topology_svg(self)
+
+    def draw(self, path: Union[str, os.PathLike[str]]) -> None:
+        """Writes a picture of the topology to `path`, as a standalone SVG file.
+
+        Hosts are boxes, routers circles, switches hexagons; links carry their interface
+        names and addresses, a partitioned link is dashed and red, a shaped one labelled
+        with its shape. The same picture Jupyter shows (``_repr_svg_``).
+
+        Args:
+            path: the file to write (``"net.svg"``); replaced if it exists.
+
+        Raises:
+            OSError: the file could not be written.
+        """
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self._repr_svg_())
 
     def __enter__(self) -> Topology:
         return self
