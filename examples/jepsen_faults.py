@@ -18,7 +18,10 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 7000))
 while True:
     data, addr = s.recvfrom(64)
-    s.sendto(data, addr)
+    try:
+        s.sendto(data, addr)
+    except OSError:  # no route back while the nemesis has a link down: the reply is lost
+        pass
 """
 
 

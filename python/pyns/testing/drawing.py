@@ -449,6 +449,11 @@ def topology_svg(t: Topology) -> str:
         edges.append(
             Edge(v.a.name, v.b.name, ends[0], ends[1], v.partitioned, shape_label(v._shape))
         )
+    cuts = {(x.name, y.name) for x, y in t._cuts.pairs}  # cuts between any two nodes
+    for a, b in sorted(cuts):
+        if (b, a) in cuts and a > b:
+            continue  # a two-way cut, drawn once
+        edges.append(Edge(a, b, partitioned=True, shape="" if (b, a) in cuts else f"{a} → {b} only"))
     state = "closed, " if t.closed else ""
-    title = f"Topology ({state}{len(nodes)} nodes, {len(edges)} links)"
+    title = f"Topology ({state}{len(nodes)} nodes, {len(t.links)} links)"
     return svg(nodes, edges, title=title)
