@@ -295,13 +295,11 @@ async def _result(fd: int, exit: _Exit) -> bytes:
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
     buf = bytearray()
-    size = call._LENGTH.size
     exited = False
     while True:
-        if len(buf) >= size:
-            end = size + call._LENGTH.unpack_from(buf)[0]
-            if len(buf) >= end:
-                return bytes(buf[size:end])
+        framed = call.result_in(buf)
+        if framed is not None:
+            return framed
         try:
             data = os.read(fd, 1 << 20)
         except BlockingIOError:

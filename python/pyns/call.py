@@ -69,16 +69,24 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
         os._exit(status)
 
 
+def result_in(buf: bytearray) -> bytes | None:
+    """The child's pickled outcome once `buf` holds all of it (its length comes first)."""
+    if len(buf) >= _LENGTH.size:
+        end = _LENGTH.size + _LENGTH.unpack_from(buf)[0]
+        if len(buf) >= end:
+            return bytes(buf[_LENGTH.size : end])
+    return None
+
+
 def _read_result(r: int, pidfd: int, deadline: float | None, timeout: float | None) -> bytes:
     """The child's pickled outcome; b"" if it exited without writing all of it."""
     os.set_blocking(r, False)
     buf = bytearray()
     exited = False
     while True:
-        if len(buf) >= _LENGTH.size:
-            end = _LENGTH.size + _LENGTH.unpack_from(buf)[0]
-            if len(buf) >= end:
-                return bytes(buf[_LENGTH.size : end])
+        framed = result_in(buf)
+        if framed is not None:
+            return framed
         try:
             data = os.read(r, 1 << 20)
         except BlockingIOError:

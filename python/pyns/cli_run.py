@@ -201,20 +201,12 @@ def _gid(text: str) -> int:
 
 def _subid_range(path: str, what: str) -> tuple[int, int]:
     """The first range of this user in /etc/subuid or /etc/subgid: (start, count)."""
+    from .machine import subid_range
+
+    found = subid_range(path)
+    if found is not None:
+        return found
     uid = os.geteuid()
-    names = {str(uid)}
-    try:
-        names.add(pwd.getpwuid(uid).pw_name)
-    except KeyError:
-        pass
-    try:
-        with open(path) as f:
-            for line in f:
-                fields = line.strip().split(":")
-                if len(fields) == 3 and fields[0] in names:
-                    return int(fields[1]), int(fields[2])
-    except (OSError, ValueError):
-        pass
     raise UsageError(
         f"no line for {what} {uid} in {path}: add one (`usermod --add-subuids 100000-165535 "
         f"--add-subgids 100000-165535 USER`) or map single ids with -r/--map-user"

@@ -216,7 +216,9 @@ def _check_userns() -> Finding:
     return Finding("user namespaces", False, reason, fix, blocks=_effective_caps() >> 21 & 1 == 0)
 
 
-def _subid(path: str) -> Optional[tuple[int, int]]:
+def subid_range(path: str) -> Optional[tuple[int, int]]:
+    """The first range of this user (by uid or name) in /etc/subuid or /etc/subgid:
+    ``(start, count)``, or None."""
     uid = os.geteuid()
     names = {str(uid)}
     try:
@@ -258,7 +260,7 @@ def _check_idmap_tools() -> list[Finding]:
                                f"chmod u+s {path}"))  # fmt: skip
     user = pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() != 0 else "root"
     for path, flag in (("/etc/subuid", "--add-subuids"), ("/etc/subgid", "--add-subgids")):
-        rng = _subid(path)
+        rng = subid_range(path)
         if rng:
             out.append(Finding(path, True, f"{user}: {rng[1]} ids from {rng[0]}"))
         else:
