@@ -14,6 +14,7 @@ has none (the session's own snapshot lives in `session_guard`).
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Generator
 
@@ -60,6 +61,10 @@ def snapshot() -> dict[str, list[object]]:
         "links in the root netns": list(_links()),
         "child processes": list(_children()),
         "threads": sorted(int(tid) for tid in os.listdir("/proc/self/task")),
+        "signals blocked, and SIGINT's handler": [
+            *sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, ())),
+            repr(signal.getsignal(signal.SIGINT)),
+        ],
         "namespaces of this thread": sorted(
             f"{k}:{os.stat(f'/proc/thread-self/ns/{k}').st_ino}"
             for k in os.listdir("/proc/thread-self/ns")
