@@ -4,6 +4,7 @@ running code as an unprivileged user."""
 from __future__ import annotations
 
 import faulthandler
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,12 @@ from leakguard import pytest_runtest_setup, pytest_runtest_teardown  # noqa: F40
 
 import leakguard
 import pyns
+
+# Ctrl-C must work as in a terminal: tests deliver SIGINT and expect KeyboardInterrupt in
+# Python and death in the programs they start. A runner started in the background (`cmd &`,
+# as some CI harnesses do) ignores SIGINT, and Python and every child would inherit that.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 NOBODY = 65534
 
