@@ -101,6 +101,29 @@ def watchdog(request: pytest.FixtureRequest) -> Callable[[float], AbstractContex
     return guard
 
 
+def _pyns_without_user_namespaces(*args: str) -> tuple[int, str]:
+    """Runs `python -m pyns ARGS` as uid 65534 in a user namespace of its own where nested user
+    namespaces are limited to 0 (as on a machine that disables them); (exit status, output)."""
+    script = (
+        "echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --reuid=65534 "
+        f"--regid=65534 --clear-groups {sys.executable} -m pyns {' '.join(args)}"
+    )
+    ids = "0 0 1\n65534 65534 1"
+    with pyns.spawn(
+        ["sh", "-c", script], user=True, uid_map=ids, gid_map=ids, setgroups="allow", cwd="/",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    ) as p:  # fmt: skip
+        out = p.communicate(timeout=60)[0].decode()
+    return p.returncode, out
+
+
+@pytest.fixture
+def pyns_without_user_namespaces():
+    """`pyns_without_user_namespaces("doctor")` -> (exit status, output) of `python -m pyns
+    doctor` as uid 65534 where user namespaces are disabled."""
+    return _pyns_without_user_namespaces
+
+
 def run_as_nobody(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Runs Python `code` as uid/gid 65534 with no groups (setpriv), from `/`."""
     return subprocess.run(

@@ -125,19 +125,9 @@ def test_doctor_as_root_and_as_nobody():
     assert "fix: sudo, or a rootless session: pyns run -r --all -- CMD" in r.stdout
 
 
-def test_doctor_explains_disabled_user_namespaces_and_exits_1():
-    # In a user namespace of our own where nested ones are limited to 0, as uid 65534.
-    script = (
-        "echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --reuid=65534 "
-        f"--regid=65534 --clear-groups {sys.executable} -m pyns doctor"
-    )
-    ids = "0 0 1\n65534 65534 1"
-    with pyns.spawn(
-        ["sh", "-c", script], user=True, uid_map=ids, gid_map=ids, setgroups="allow", cwd="/",
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    ) as p:  # fmt: skip
-        out = p.communicate(timeout=60)[0].decode()
-    assert p.returncode == 1, out
+def test_doctor_explains_disabled_user_namespaces_and_exits_1(pyns_without_user_namespaces):
+    returncode, out = pyns_without_user_namespaces("doctor")
+    assert returncode == 1, out
     assert ("FAIL  user namespaces: user namespaces are disabled: user.max_user_namespaces is 0"
             " — fix: sysctl -w user.max_user_namespaces=15000") in out  # fmt: skip
     assert "FAIL  privilege" in out
