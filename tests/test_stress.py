@@ -313,12 +313,18 @@ def _isolate_op() -> None:
         assert socket.gethostname() == "sigint"
 
 
+# A SIGINT that lands in a callback CPython runs for itself (a gc callback, an at-fork hook)
+# is reported as unraisable and dropped: that run then merely counts as not interrupted.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigint_anywhere_in_isolate_leaves_nothing(watchdog: Watchdog) -> None:
     runs, interrupted = _interrupt_repeatedly(watchdog, _isolate_op, rounds=300, budget=3)
     print(f"{runs} runs, {interrupted} interrupted inside isolate")
     assert runs >= 20 and interrupted > runs // 3, (runs, interrupted)  # not vacuous
 
 
+# A SIGINT that lands in a callback CPython runs for itself (a gc callback, an at-fork hook)
+# is reported as unraisable and dropped: that run then merely counts as not interrupted.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigint_anywhere_in_enter_leaves_nothing(
     sleeper: subprocess.Popen[bytes], watchdog: Watchdog
 ) -> None:
@@ -339,6 +345,9 @@ def _topology_op() -> None:
         t.link(a, s)
 
 
+# A SIGINT that lands in a callback CPython runs for itself (a gc callback, an at-fork hook)
+# is reported as unraisable and dropped: that run then merely counts as not interrupted.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_sigint_anywhere_in_a_topology_build_or_teardown_leaves_nothing(
     watchdog: Watchdog,
 ) -> None:
