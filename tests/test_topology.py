@@ -596,3 +596,14 @@ def test_waits_work_with_fds_above_1023(topology: Topology) -> None:
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_directory_is_made_on_first_use_and_removed_by_close():
+    with Topology() as t:
+        d = t.directory
+        assert os.path.isdir(d) and t.directory == d
+        with open(os.path.join(d, "x"), "w") as f:
+            f.write("x")
+    assert not os.path.exists(d)
+    with pytest.raises(ValueError, match="closed"):
+        t.directory

@@ -11,6 +11,8 @@ descriptors; the kernel then removes the namespaces and their links.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Optional, Union
 
 from .. import _native, net
@@ -79,6 +81,7 @@ class Topology(Faults):
         self._routes: dict[Host, dict[_Network, str]] = {}
         self._routers = 0
         self._cuts = Cuts()
+        self._directory: Optional[str] = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -539,6 +542,15 @@ class Topology(Faults):
     # ------------------------------------------------------------------ teardown
 
     @property
+    def directory(self) -> str:
+        """This topology's own directory (its hosts' files, logs, captures): a fresh private
+        directory under ``$TMPDIR``, made on first use and removed by ``close()``."""
+        self._check_open()
+        if self._directory is None:
+            self._directory = tempfile.mkdtemp(prefix="pyns-topology-")
+        return self._directory
+
+    @property
     def closed(self) -> bool:
         """Whether the topology has been torn down."""
         return self._closed
@@ -560,3 +572,5 @@ class Topology(Faults):
             self._processes.clear()
             for node in self._nodes.values():
                 node._close()
+            if self._directory is not None:
+                shutil.rmtree(self._directory, ignore_errors=True)
