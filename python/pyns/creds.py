@@ -27,9 +27,13 @@ def _id(name: str, value: Any, lookup: Callable[[str], int], what: str) -> int:
         try:
             return lookup(value)
         except KeyError:
-            raise ValueError(f"{name}: unknown {what} {value!r} (not in this system's {what} database)") from None
+            raise ValueError(
+                f"{name}: unknown {what} {value!r} (not in this system's {what} database)"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a {what} name (str) or id (int), not {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a {what} name (str) or id (int), not {type(value).__name__}"
+        )
     if not 0 <= value <= _MAX_ID:
         raise ValueError(f"{name} must be a {what} id from 0 to {_MAX_ID}, not {value}")
     return value
@@ -82,9 +86,13 @@ def creds_keywords(
             umask = None
     if process_group is not None:
         if isinstance(process_group, bool) or not isinstance(process_group, int):
-            raise TypeError(f"process_group must be a process group id (int), not {type(process_group).__name__}")
+            raise TypeError(
+                f"process_group must be a process group id (int), not {type(process_group).__name__}"
+            )
         if process_group < 0:
-            raise ValueError(f"process_group must be a process group id >= 0 (0: a new group), not {process_group}")
+            raise ValueError(
+                f"process_group must be a process group id >= 0 (0: a new group), not {process_group}"
+            )
         if start_new_session:
             raise ValueError(
                 "start_new_session=True and process_group exclude each other: the new session's "
@@ -93,10 +101,14 @@ def creds_keywords(
     groups = None
     if extra_groups is not None:
         if isinstance(extra_groups, (str, bytes)) or not hasattr(extra_groups, "__iter__"):
-            raise TypeError(f"extra_groups must be a list of group names or ids, not {type(extra_groups).__name__}")
+            raise TypeError(
+                f"extra_groups must be a list of group names or ids, not {type(extra_groups).__name__}"
+            )
         groups = [_gid("extra_groups", g) for g in extra_groups]
         if len(groups) > _MAX_GROUPS:
-            raise ValueError(f"extra_groups has {len(groups)} groups; Linux takes at most {_MAX_GROUPS}")
+            raise ValueError(
+                f"extra_groups has {len(groups)} groups; Linux takes at most {_MAX_GROUPS}"
+            )
         if new_user_namespace and setgroups != "allow":
             raise ValueError(
                 "extra_groups in a new user namespace needs setgroups='allow' (the kernel refuses "
