@@ -328,3 +328,19 @@ def test_rootless(nobody):
         "PermissionError None",
         "set the uid to 1 (setresuid) 22",
     ]
+
+
+def test_host_spawn_and_run_forward_them():
+    from pyns.testing import Topology
+
+    with Topology() as t:
+        a = t.host("a")
+        p = a.spawn(
+            ["sh", "-c", "id -u; umask; hostname"],
+            user="nobody",
+            umask=0o077,
+            stdout=PIPE,
+            text=True,
+        )
+        assert p.communicate()[0] == f"{NOBODY}\n0077\na\n"
+        assert a.run(os.getresgid, group="nogroup") == (NOBODY,) * 3

@@ -219,7 +219,8 @@ async def spawn(args: Sequence[Any], **kwargs: Any) -> AsyncProcess:
     Args:
         args: the program and its arguments, as for :func:`pyns.spawn`.
         **kwargs: as for :func:`pyns.spawn` (``uts=True``, ``user=True``, ``stdout=PIPE``,
-            ...); ``stdin``/``stdout``/``stderr`` given as ``subprocess.PIPE`` become asyncio
+            subprocess's ``user="nobody"``, ``umask=``, ``start_new_session=``, ...);
+            ``stdin``/``stdout``/``stderr`` given as ``subprocess.PIPE`` become asyncio
             streams.
 
     Returns:
