@@ -344,3 +344,18 @@ def test_host_spawn_and_run_forward_them():
         )
         assert p.communicate()[0] == f"{NOBODY}\n0077\na\n"
         assert a.run(os.getresgid, group="nogroup") == (NOBODY,) * 3
+
+
+def test_args_repr_and_run_of_a_list_as_popen(tmp_path):
+    args = ["sh", "-c", "exit 3", tmp_path]
+    p, q = pyns.spawn(args), subprocess.Popen(args)
+    assert p.args == q.args == args
+    assert f"returncode=None args={args!r}" in repr(p) and f"returncode: None args: {args!r}"[
+        :40
+    ] in repr(q)
+    p.wait(), q.wait()
+    assert repr(p) == f"<pyns.Process pid={p.pid} returncode=3 args={args!r}>"
+    with pytest.raises(
+        TypeError, match=r"run\(\) needs a callable, not list: to start a program, use pyns\.spawn"
+    ):
+        pyns.run(["true"])
