@@ -359,3 +359,31 @@ def test_args_repr_and_run_of_a_list_as_popen(tmp_path):
         TypeError, match=r"run\(\) needs a callable, not list: to start a program, use pyns\.spawn"
     ):
         pyns.run(["true"])
+
+
+def umask_and_uid():
+    return os.umask(0), os.getuid()
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {},
+        {"pid": True},
+        {"pid": True, "init": False},
+        {"pid": True, "mnt": True},
+        {"time": True},
+        {"map_root": True},
+        {"map_root": True, "pid": True},
+        {"join": "net"},
+        {"join": "net", "pid": True},
+    ],
+    ids=repr,
+)
+def test_every_route_sets_them_in_the_program_and_the_function(route, make_netns):
+    uid = 0 if route.get("map_root") else NOBODY
+    kw = {**route, "umask": 0o077, "user": uid}
+    if "join" in route:
+        kw["join"] = {"net": make_netns()}
+    assert output(["sh", "-c", "umask; id -u"], **kw) == f"0077\n{uid}\n"
+    assert pyns.run(umask_and_uid, **kw) == (0o077, uid)
