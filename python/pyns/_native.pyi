@@ -192,6 +192,12 @@ class ChildSpec:
         boottime_ns: Optional[int] = None,
         pdeathsig: int = 9,
         loopback: bool = True,
+        umask: Optional[int] = None,
+        new_session: bool = False,
+        process_group: Optional[int] = None,
+        groups: Optional[Sequence[int]] = None,
+        gid: Optional[int] = None,
+        uid: Optional[int] = None,
     ) -> ChildSpec: ...
 
 def spawn(

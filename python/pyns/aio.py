@@ -91,6 +91,16 @@ class _Exit:
         return self.proc.wait()  # it has exited: this reaps it at once
 
 
+class _PipeReader(asyncio.StreamReaderProtocol):
+    """A read pipe's protocol whose transport closes at EOF on every loop: uvloop keeps it
+    open when ``eof_received`` returns True, as StreamReaderProtocol's does (for half-closed
+    sockets); the default loop closes a pipe at EOF whatever it returns."""
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False
+
+
 class AsyncProcess:
     """A child started by :func:`pyns.aio.spawn`, shaped like ``asyncio.subprocess.Process``.
 
@@ -106,12 +116,14 @@ class AsyncProcess:
         stdin: Optional[asyncio.StreamWriter],
         stdout: Optional[asyncio.StreamReader],
         stderr: Optional[asyncio.StreamReader],
+        _pipes: Sequence[asyncio.BaseTransport] = (),
     ) -> None:
         self.process = process
         self._exit = _Exit(process)
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
+        self._pipes = list(_pipes)  # the read pipes' transports, closed if abandoned
 
     def __repr__(self) -> str:
         return f"<pyns.aio.AsyncProcess {self.pid}>"
@@ -160,6 +172,8 @@ class AsyncProcess:
             )
         except asyncio.CancelledError:
             self._exit.kill_and_reap()
+            for pipe in self._pipes:  # what the child wrote is not wanted any more
+                pipe.close()
             raise
         await self._exit.wait()
         return results[1], results[2]
@@ -205,7 +219,8 @@ async def spawn(args: Sequence[Any], **kwargs: Any) -> AsyncProcess:
     Args:
         args: the program and its arguments, as for :func:`pyns.spawn`.
         **kwargs: as for :func:`pyns.spawn` (``uts=True``, ``user=True``, ``stdout=PIPE``,
-            ...); ``stdin``/``stdout``/``stderr`` given as ``subprocess.PIPE`` become asyncio
+            subprocess's ``user="nobody"``, ``umask=``, ``start_new_session=``, ...);
+            ``stdin``/``stdout``/``stderr`` given as ``subprocess.PIPE`` become asyncio
             streams.
 
     Returns:
@@ -221,26 +236,35 @@ async def spawn(args: Sequence[Any], **kwargs: Any) -> AsyncProcess:
         if kwargs.get(name):
             raise ValueError(f"{name}= is not supported: asyncio streams carry bytes")
     proc = _spawn(args, **kwargs)
+    pipes: list[asyncio.BaseTransport] = []  # the read pipes'
+    stdin = stdout = stderr = None
     try:
-        stdin = stdout = stderr = None
         if proc.stdin is not None:
             transport, protocol = await loop.connect_write_pipe(
                 lambda: asyncio.streams.FlowControlMixin(loop=loop), proc.stdin
             )
             stdin = asyncio.StreamWriter(transport, protocol, None, loop)
         if proc.stdout is not None:
-            stdout = await _reader(loop, proc.stdout)
+            stdout = await _reader(loop, proc.stdout, pipes)
         if proc.stderr is not None:
-            stderr = await _reader(loop, proc.stderr)
+            stderr = await _reader(loop, proc.stderr, pipes)
     except BaseException:
         _Exit(proc).kill_and_reap()
+        for pipe in pipes:
+            pipe.close()
+        if stdin is not None:
+            stdin.close()
         raise
-    return AsyncProcess(proc, stdin, stdout, stderr)
+    return AsyncProcess(proc, stdin, stdout, stderr, pipes)
 
 
-async def _reader(loop: asyncio.AbstractEventLoop, pipe: Any) -> asyncio.StreamReader:
+async def _reader(
+    loop: asyncio.AbstractEventLoop, pipe: Any, pipes: list[asyncio.BaseTransport]
+) -> asyncio.StreamReader:
+    """A stream reading `pipe`; its transport is appended to `pipes`."""
     reader = asyncio.StreamReader(loop=loop)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    transport, _ = await loop.connect_read_pipe(lambda: _PipeReader(reader, loop=loop), pipe)
+    pipes.append(transport)
     return reader
 
 

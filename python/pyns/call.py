@@ -123,8 +123,10 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
             killed.
         cgroup, ipc, mnt, net, pid, time, user, uts, hostname, domainname, uid_map, gid_map,
             map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
-            loopback: the child options (:class:`pyns.ChildOptions`), as for
-            :func:`pyns.spawn`.
+            loopback, group, extra_groups, umask, start_new_session, process_group: the child
+            options (:class:`pyns.ChildOptions`), as for :func:`pyns.spawn`; subprocess's
+            user/group/umask/... apply to the function's process (``user="nobody"`` runs
+            `fn` as nobody).
 
     Returns:
         What `fn` returned.

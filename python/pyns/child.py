@@ -13,10 +13,11 @@ import inspect
 import math
 import os
 import signal
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
 
 from . import _native
 from ._native import KINDS, Namespace
+from .creds import creds_keywords
 from .target import resolve
 
 __all__ = ["ChildOptions", "child_spec", "takes_child_options"]
@@ -34,7 +35,8 @@ class ChildOptions:
 
     Attributes:
         cgroup, ipc, mnt, net, pid, time, user, uts: create a new namespace of that kind.
-            With ``pid=True`` the child is PID 1 of it (see `init`).
+            With ``pid=True`` the child is PID 1 of it (see `init`). ``user`` given a user
+            name (str) or uid (int, not bool) is subprocess's `user` instead (see below).
         hostname, domainname: set in the new UTS namespace (imply ``uts=True``).
         uid_map, gid_map: id maps for the new user namespace (imply ``user=True``):
             ``[(inside, outside, count), ...]``, kernel text or a :class:`pyns.IdMap`;
@@ -54,6 +56,18 @@ class ChildOptions:
             SIGKILL; None: none). Start it from a thread that outlives it.
         loopback: bring ``lo`` up in the new network namespace (default True; with
             ``net=True`` only).
+        user, group, extra_groups, umask, start_new_session, process_group: as
+            subprocess.Popen's, set by the child last before its program (after the chdir)
+            or function runs, in Popen's order: umask, setsid, setpgid(0, process_group),
+            setgroups(extra_groups), setresgid(group), setresuid(user). `user` is a user name
+            or uid (``user=True/False`` is the namespace flag); `group` a group name or gid;
+            names are looked up in the caller's passwd/group, and ids are those of the
+            child's user namespace (a new one's maps imply it: ``map_root=True, user=0``).
+            As with Popen, `user` alone keeps the supplementary groups: pass
+            ``extra_groups=[]`` to drop them (in a new user namespace that needs
+            ``setgroups="allow"``). ``process_group=0`` makes the child a group leader; a
+            pid given is as seen in the child's pid namespace. ``umask=None`` (or -1)
+            leaves the umask unchanged.
     """
 
     cgroup: bool = False
@@ -62,7 +76,7 @@ class ChildOptions:
     net: bool = False
     pid: bool = False
     time: bool = False
-    user: bool = False
+    user: Union[bool, str, int] = False
     uts: bool = False
     hostname: Optional[str] = None
     domainname: Optional[str] = None
@@ -77,6 +91,11 @@ class ChildOptions:
     boottime: Optional[float] = None
     pdeathsig: Optional[int] = signal.SIGKILL
     loopback: bool = True
+    group: Union[str, int, None] = None
+    extra_groups: Optional[Iterable[Union[str, int]]] = None
+    umask: Optional[int] = None
+    start_new_session: bool = False
+    process_group: Optional[int] = None
 
     @classmethod
     def take(cls, keywords: dict[str, Any]) -> ChildOptions:
@@ -166,6 +185,8 @@ def child_spec(caller: str, o: ChildOptions) -> tuple[_native.ChildSpec, list[Na
         TypeError, ValueError: a bad option, naming it (before anything is opened).
     """
     kinds = {k: getattr(o, k) for k in KINDS}
+    if not isinstance(o.user, bool):  # a user name or uid: subprocess's user= (see creds)
+        kinds["user"] = False
     flags = dict(kinds, map_root=o.map_root, mount_proc=o.mount_proc, init=o.init, loopback=o.loopback)
     for name, value in flags.items():
         if not isinstance(value, bool):
@@ -189,6 +210,16 @@ def child_spec(caller: str, o: ChildOptions) -> tuple[_native.ChildSpec, list[Na
         raise TypeError(f"pdeathsig must be a signal number or None, not {pdeathsig!r}")
     if not 0 <= pdeathsig <= 64:
         raise ValueError(f"pdeathsig must be a signal number (1-64) or None, not {pdeathsig}")
+    creds = creds_keywords(
+        user=o.user,
+        group=o.group,
+        extra_groups=o.extra_groups,
+        umask=o.umask,
+        start_new_session=o.start_new_session,
+        process_group=o.process_group,
+        new_user_namespace=kinds["user"],
+        setgroups=o.setgroups,
+    )
     monotonic_ns = _nanoseconds("monotonic", o.monotonic)
     boottime_ns = _nanoseconds("boottime", o.boottime)
     handles, opened = _join_handles(o.join)
@@ -207,6 +238,7 @@ def child_spec(caller: str, o: ChildOptions) -> tuple[_native.ChildSpec, list[Na
             boottime_ns=boottime_ns,
             pdeathsig=int(pdeathsig),
             loopback=o.loopback,
+            **creds,
         )
     except BaseException:
         for ns in opened:

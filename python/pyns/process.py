@@ -550,18 +550,23 @@ def spawn(
         **options: the child options (:class:`pyns.ChildOptions`): cgroup, ipc, mnt, net,
             pid, time, user, uts (new namespaces), hostname, domainname, uid_map, gid_map,
             map_root, setgroups, mount_proc, init, join, monotonic, boottime, pdeathsig,
-            loopback.
+            loopback; and subprocess's user (a name or uid, not a bool), group,
+            extra_groups, umask, start_new_session, process_group, which the child sets
+            after its namespaces and chdir, before execve (ids as seen in its user
+            namespace).
 
     Returns:
         A running :class:`pyns.Process`.
 
     Raises:
-        TypeError, ValueError: bad arguments, named (before anything is started).
+        TypeError, ValueError: bad arguments, named (before anything is started), also an
+            unknown user or group name (looked up in the caller's passwd and group).
         FileNotFoundError, PermissionError: the program cannot be executed (``.filename``
             names it), or `cwd` is missing.
         PermissionError: a missing privilege (making or joining a namespace, writing an id
             map), with a note naming it and the fix (often ``user=True``).
-        pyns.ChildError: another set-up step of the child failed (``.step``, ``.errno``).
+        pyns.ChildError: another set-up step of the child failed (``.step``, ``.errno``),
+            e.g. a uid not mapped in the child's user namespace (EINVAL).
         OSError: creating the child failed, with a note saying what was being done.
     """
     reap_dropped()

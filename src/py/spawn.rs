@@ -17,7 +17,7 @@ use crate::sys::idmap::Setgroups;
 use crate::sys::ns::Namespace;
 use crate::sys::spawn as core;
 use crate::sys::spawn::fork::{ForkHooks, Forked};
-use crate::sys::spawn::{Child, Failed, Program, Spec, Starting};
+use crate::sys::spawn::{Child, Creds, Failed, Program, Spec, Starting};
 
 /// How long a child's set-up may take before it is killed.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,7 +35,8 @@ impl ChildSpec {
     #[pyo3(signature = (*, new=Vec::new(), join=Vec::new(), hostname=None, domainname=None,
                         uid_map=None, gid_map=None, setgroups="deny", mount_proc=false, init=true,
                         monotonic_ns=None, boottime_ns=None, pdeathsig=libc::SIGKILL,
-                        loopback=true))]
+                        loopback=true, umask=None, new_session=false, process_group=None,
+                        groups=None, gid=None, uid=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         new: Vec<String>,
@@ -51,6 +52,12 @@ impl ChildSpec {
         boottime_ns: Option<i64>,
         pdeathsig: i32,
         loopback: bool,
+        umask: Option<u32>,
+        new_session: bool,
+        process_group: Option<i32>,
+        groups: Option<Vec<u32>>,
+        gid: Option<u32>,
+        uid: Option<u32>,
     ) -> PyResult<Self> {
         let new = new
             .iter()
@@ -88,6 +95,14 @@ impl ChildSpec {
             boottime_ns,
             pdeathsig,
             loopback,
+            creds: Creds {
+                umask,
+                new_session,
+                process_group,
+                groups,
+                gid,
+                uid,
+            },
         };
         spec.check().map_err(PyValueError::new_err)?;
         Ok(ChildSpec {

@@ -121,8 +121,10 @@ class Host(_Node):
 
         Args:
             args: the program and its arguments.
-            **kwargs: as for :func:`pyns.spawn` (``stdout=``, ``env=``, ``pid=True``, ...);
-                a ``join=`` mapping is added to the host's namespaces.
+            **kwargs: as for :func:`pyns.spawn` (``stdout=``, ``env=``, ``pid=True``, ...,
+                and subprocess's ``user=``, ``group=``, ``extra_groups=``, ``umask=``,
+                ``start_new_session=``, ``process_group=``); a ``join=`` mapping is added to
+                the host's namespaces.
 
         Returns:
             The running :class:`pyns.Process`.
@@ -179,7 +181,9 @@ class Host(_Node):
         Args:
             fn: the callable; its result must be picklable.
             *args, **kwargs: passed to `fn`, except the keywords of :func:`pyns.run`
-                (``timeout=``, ``pid=``, ...; ``join=`` is added to the host's namespaces).
+                (``timeout=``, ``pid=``, ..., ``user=``, ``group=``, ``extra_groups=``,
+                ``umask=``, ``start_new_session=``, ``process_group=``; ``join=`` is added to
+                the host's namespaces).
 
         Returns:
             What `fn` returned.

@@ -37,10 +37,15 @@ pub enum Step {
     Chdir,
     Execve,
     Loopback,
+    Setsid,
+    Setpgid,
+    Setgroups,
+    Setgid,
+    Setuid,
 }
 
 impl Step {
-    const ALL: [Step; 19] = [
+    const ALL: [Step; 24] = [
         Step::Pdeathsig,
         Step::Setns,
         Step::Unshare,
@@ -60,6 +65,11 @@ impl Step {
         Step::Chdir,
         Step::Execve,
         Step::Loopback,
+        Step::Setsid,
+        Step::Setpgid,
+        Step::Setgroups,
+        Step::Setgid,
+        Step::Setuid,
     ];
 
     fn from_u32(n: u32) -> Option<Step> {
@@ -95,14 +105,42 @@ impl Step {
             Step::Loopback => {
                 "bring lo up in the new network namespace (ioctl SIOCSIFFLAGS)".into()
             }
+            Step::Setsid => "start a new session (setsid)".into(),
+            Step::Setpgid => format!("join process group {arg} (setpgid)"),
+            Step::Setgroups => format!("set {arg} supplementary groups (setgroups)"),
+            Step::Setgid => format!("set the gid to {} (setresgid)", arg as u32),
+            Step::Setuid => format!("set the uid to {} (setresuid)", arg as u32),
+        }
+    }
+
+    /// The fix, for steps where it is not just a missing privilege (subprocess's options).
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            Step::Setsid | Step::Setpgid => Some(
+                "setpgid(2) joins only a process group of the child's own session and pid \
+                 namespace, and a session leader cannot change its group (subprocess raises \
+                 PermissionError alike).",
+            ),
+            Step::Setgroups => Some(
+                "setgroups(2) needs CAP_SETGID in the child's user namespace and, in a user \
+                 namespace, setgroups=\"allow\" (an unprivileged caller's gid map needs \
+                 \"deny\": leave extra_groups unset then). Run as root.",
+            ),
+            Step::Setgid | Step::Setuid => Some(
+                "The id must be mapped in the child's user namespace, and changing it needs \
+                 CAP_SETUID/CAP_SETGID there: run as root, or give the child a user namespace \
+                 whose map holds the id (map_root=True with user=0, group=0; or uid_map=, \
+                 gid_map=).",
+            ),
+            _ => None,
         }
     }
 
     /// The privilege an EPERM at this step means is missing.
     pub fn needs(self) -> &'static str {
         match self {
-            Step::Setresgid => "CAP_SETGID",
-            Step::Setresuid => "CAP_SETUID",
+            Step::Setresgid | Step::Setgroups | Step::Setgid => "CAP_SETGID",
+            Step::Setresuid | Step::Setuid => "CAP_SETUID",
             Step::TimeOffsets => "CAP_SYS_TIME",
             Step::Loopback => "CAP_NET_ADMIN",
             _ => "CAP_SYS_ADMIN",
@@ -121,7 +159,11 @@ pub struct Failure {
 impl Failure {
     /// The failure as a core error (op = the step's description).
     pub fn error(&self) -> Error {
-        Error::new(self.step.describe(self.arg), self.errno).needs(self.step.needs())
+        let e = Error::new(self.step.describe(self.arg), self.errno).needs(self.step.needs());
+        match self.step.hint() {
+            Some(h) => e.hint(h),
+            None => e,
+        }
     }
 }
 

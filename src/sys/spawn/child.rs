@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use super::channel::{self, Failure, Step};
+use super::creds::{self, Creds};
 use super::init;
 use super::raw;
 use super::spec::{ExecPlan, Plan};
@@ -199,7 +200,8 @@ fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The worker's last step: /proc is mounted from inside the pid namespace.
+/// The worker's last steps: /proc is mounted from inside the pid namespace; the function's
+/// process (run) takes subprocess's attributes (a program's takes them in `exec`).
 pub fn finish(p: &Plan) -> Result<(), Failure> {
     if p.mount_proc {
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -208,6 +210,9 @@ pub fn finish(p: &Plan) -> Result<(), Failure> {
             Step::MountProc,
             0,
         )?;
+    }
+    if p.exec.is_none() {
+        creds::apply(&p.creds)?;
     }
     Ok(())
 }
@@ -266,9 +271,10 @@ fn enter_new_time() -> Result<(), Failure> {
     check(r, Step::Setns, newtime).map(drop)
 }
 
-/// The program's process, after the set-up: signals, fds, cwd, execve. Returns the failure.
-pub fn exec(e: &ExecPlan) -> Failure {
-    match exec_steps(e) {
+/// The program's process, after the set-up: signals, fds, cwd, subprocess's attributes
+/// (`creds`, after the chdir as subprocess), execve. Returns the failure.
+pub fn exec(e: &ExecPlan, creds: &Creds) -> Failure {
+    match exec_steps(e, creds) {
         Ok(()) => Failure {
             step: Step::Execve,
             arg: 0,
@@ -278,7 +284,7 @@ pub fn exec(e: &ExecPlan) -> Failure {
     }
 }
 
-fn exec_steps(e: &ExecPlan) -> Result<(), Failure> {
+fn exec_steps(e: &ExecPlan, creds: &Creds) -> Result<(), Failure> {
     reset_signals()?;
     stdio(e)?;
     for fd in &e.pass_fds {
@@ -301,6 +307,7 @@ fn exec_steps(e: &ExecPlan) -> Result<(), Failure> {
     if let Some(cwd) = &e.cwd {
         check(raw::chdir(cwd), Step::Chdir, 0)?;
     }
+    creds::apply(creds)?;
     raw::sigprocmask(libc::SIG_SETMASK, 0, None);
     // As execvpe: try each path; report the first error that is not ENOENT/ENOTDIR.
     let mut first_err = 0;

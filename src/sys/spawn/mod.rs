@@ -6,6 +6,7 @@
 
 pub mod channel;
 mod child;
+mod creds;
 pub mod fork;
 mod init;
 mod raw;
@@ -16,6 +17,7 @@ mod trampoline;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use channel::{Channel, Event, Step};
+pub use creds::Creds;
 use spec::{Plan, Route};
 pub use spec::{Program, Spec};
 pub use start_lock::StartLock;

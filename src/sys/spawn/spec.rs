@@ -5,6 +5,7 @@ use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
 use std::sync::atomic::AtomicI32;
 
+use super::creds::Creds;
 use crate::sys::error::{Error, Result};
 use crate::sys::idmap::{IdMap, Setgroups};
 use crate::sys::ns::Kind;
@@ -32,6 +33,8 @@ pub struct Spec {
     pub pdeathsig: i32,
     /// Bring `lo` up in the new network namespace.
     pub loopback: bool,
+    /// subprocess's umask, session, process group, groups, gid, uid (set last, see creds.rs).
+    pub creds: Creds,
 }
 
 /// The program a spawned child runs.
@@ -109,7 +112,7 @@ impl Spec {
                 }
             }
         }
-        Ok(())
+        self.creds.check()
     }
 
     /// The text for /proc/<pid>/timens_offsets (time_namespaces(7)).
@@ -213,6 +216,7 @@ pub struct Plan {
     /// Where the init that a spawned child's relay starts runs.
     pub init_stack: (u64, u64),
     pub exec: Option<ExecPlan>,
+    pub creds: Creds,
 }
 
 // SAFETY: the raw pointers point into CStrings owned by the same plan, which is never
@@ -277,6 +281,7 @@ impl Plan {
             worker_stack: (0, 0),
             init_stack: (0, 0),
             exec,
+            creds: spec.creds.clone(),
         })
     }
 

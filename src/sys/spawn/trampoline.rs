@@ -120,7 +120,7 @@ fn fail(p: &Plan, failure: Failure) -> ! {
 /// The program's process: exec it (returns only the failure).
 fn exec(p: &Plan) -> Failure {
     match &p.exec {
-        Some(e) => child::exec(e),
+        Some(e) => child::exec(e, &p.creds),
         None => Failure {
             step: Step::Execve,
             arg: 0,
