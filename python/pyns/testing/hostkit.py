@@ -209,9 +209,10 @@ class HostKit:
             for f in (proc.stdin, proc.stdout, proc.stderr):
                 if f is not None:
                     f.close()
-        if check and proc.returncode:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        status = proc.wait()  # reaped by communicate already
+        if check and status:
+            raise subprocess.CalledProcessError(status, proc.args, out, err)
+        return subprocess.CompletedProcess(proc.args, status, out, err)
 
     # ------------------------------------------------------------------ waiting
 
