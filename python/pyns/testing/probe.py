@@ -94,10 +94,12 @@ def probe(pairs: list[Pair], timeout: float) -> list[bool]:
     answered = [False] * len(pairs)
     # Every (pair, address) is a probe; its number travels in the request and comes back.
     probes: list[tuple[int, int, str]] = []  # (pair index, IP version, address)
+    targets: dict[int, list[tuple[int, str]]] = {}  # id(host) -> its (version, address)
     for i, (_, dst) in enumerate(pairs):
-        for a in dst.addresses:
-            ip = ipaddress.ip_interface(a).ip
-            probes.append((i, ip.version, str(ip)))
+        if id(dst) not in targets:
+            ips = [ipaddress.ip_interface(a).ip for a in dst.addresses]
+            targets[id(dst)] = [(ip.version, str(ip)) for ip in ips]
+        probes += [(i, version, address) for version, address in targets[id(dst)]]
     sockets: dict[tuple[int, int], socket.socket] = {}  # (id(source), version) -> socket
     owner: dict[int, tuple[int, int]] = {}  # fd -> the socket's key
     try:
