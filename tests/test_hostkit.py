@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -286,3 +287,17 @@ def test_wait_port_reads_the_namespace_with_a_socket_born_there() -> None:
                 t.host("c").wait_port(srv.getsockname()[1], timeout=0)
         fd = pyns._native.net_socket(socket.AF_INET, socket.SOCK_DGRAM, 0, netns=a.netns)
         os.close(fd)
+
+
+def test_waiting_backs_off_instead_of_spinning() -> None:
+    """A wait that fails costs a few looks, not a core: CPU time, not wall time, is checked."""
+    t, a, _ = pair()
+    with t:
+        looks = []
+        cpu = time.process_time()
+        with pytest.raises(TimeoutError):
+            a.wait_until(lambda: looks.append(1), timeout=0.5)
+        with pytest.raises(TimeoutError):
+            a.wait_port(9, timeout=0.5)
+        assert len(looks) < 40  # 1, 2, 4, ... 50 ms: about 15 looks in 0.5 s
+        assert time.process_time() - cpu < 0.25

@@ -90,15 +90,25 @@ def listening_ports(netns: Namespace, proto: str) -> set[int]:
     Raises:
         OSError: the kernel refused the dump (ENOENT: no ``inet_diag`` for `proto`).
     """
-    protocol, states = PROTOCOLS[proto]
+    with _diag_socket(netns) as s:
+        return _ports(s, proto)
+
+
+def _diag_socket(netns: Namespace) -> socket.socket:
+    """A NETLINK_SOCK_DIAG socket born in `netns`."""
     fd = _native.net_socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG, netns=netns)
+    return socket.socket(fileno=fd)
+
+
+def _ports(s: socket.socket, proto: str) -> set[int]:
+    """The ports listened on (bound) in the namespace of the sock_diag socket `s`."""
+    protocol, states = PROTOCOLS[proto]
     ports: set[int] = set()
     flags = NLM_F_REQUEST | NLM_F_DUMP
-    with socket.socket(fileno=fd) as s:
-        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
-            header = (_REQUEST.size, SOCK_DIAG_BY_FAMILY, flags, seq, 0)
-            s.send(_REQUEST.pack(*header, family, protocol, 0, states))
-            ports.update(_dump_ports(s, seq, proto))
+    for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), 1):
+        header = (_REQUEST.size, SOCK_DIAG_BY_FAMILY, flags, seq, 0)
+        s.send(_REQUEST.pack(*header, family, protocol, 0, states))
+        ports.update(_dump_ports(s, seq, proto))
     return ports
 
 
@@ -272,12 +282,14 @@ class HostKit:
         timeout = _check_timeout(timeout)
         self._topology._check_open()
         pause = _waits(timeout)
-        while port not in listening_ports(self.netns, proto):
-            if not pause():
-                what = "listens on" if proto == "tcp" else "is bound to"
-                raise TimeoutError(
-                    f"nothing {what} {proto} port {port} in host {self.name!r} after {timeout:g} s"
-                )
+        with _diag_socket(self.netns) as s:
+            while port not in _ports(s, proto):
+                if not pause():
+                    what = "listens on" if proto == "tcp" else "is bound to"
+                    raise TimeoutError(
+                        f"nothing {what} {proto} port {port} in host {self.name!r} after "
+                        f"{timeout:g} s"
+                    )
 
     # ------------------------------------------------------------------ logs
 
