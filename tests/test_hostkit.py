@@ -301,3 +301,12 @@ def test_waiting_backs_off_instead_of_spinning() -> None:
             a.wait_port(9, timeout=0.5)
         assert len(looks) < 40  # 1, 2, 4, ... 50 ms: about 15 looks in 0.5 s
         assert time.process_time() - cpu < 0.25
+
+
+def test_node_names_that_are_not_directory_names_are_refused() -> None:
+    """A host's logs live in <t.directory>/<host>/: '..' would put them outside."""
+    with Topology(log=True) as t:
+        for name in (".", ".."):
+            with pytest.raises(ValueError, match="not '.' or '..'"):
+                t.host(name)
+        assert t.hosts == []

@@ -35,9 +35,10 @@ BRIDGE = "br0"
 def _check_name(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"a node name must be a str, not {type(name).__name__}")
-    if not name or "/" in name or "\0" in name or len(name.encode()) > 64:
+    if not name or "/" in name or "\0" in name or len(name.encode()) > 64 or name in (".", ".."):
         raise ValueError(
-            f"bad node name {name!r}: it becomes the hostname, so 1 to 64 bytes, no '/' or NUL"
+            f"bad node name {name!r}: it becomes the hostname and a directory name, so 1 to 64 "
+            "bytes, no '/' or NUL, not '.' or '..'"
         )
     return name
 
