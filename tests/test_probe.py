@@ -179,3 +179,17 @@ def test_rootless_reachability_inside_a_user_namespace(nobody) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(True, [('a', 'b'), ('b', 'a')], 0)"
+
+
+def test_without_cap_net_raw_the_error_names_it(nobody) -> None:
+    out = nobody(
+        """
+        import socket, pyns
+        try:
+            pyns._native.net_socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except PermissionError as e:
+            print(e.errno, "CAP_NET_RAW" in e.hint, e.step)
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "1 True socket(2, 3, 1)\n"
