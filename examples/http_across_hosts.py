@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 
 from pyns.testing import Topology
 
-
-def fetch(url: str, timeout: float = 5.0) -> str:
-    """GET `url`, retrying until the server listens; runs inside the client host."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                return f"{r.status} {len(r.read())} bytes"
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+# The client: one GET, run as a program inside the client host by host.exec.
+FETCH = """
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+    print(r.status, len(r.read()), "bytes")
+"""
 
 
 def main() -> None:
@@ -36,7 +28,9 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        print("client got:", client.run(fetch, f"http://{server.ip()}:8000/"))
+        server.wait_port(8000, timeout=10)  # returns once the server listens: no retry loop
+        got = client.exec([sys.executable, "-c", FETCH, f"http://{server.ip()}:8000/"])
+        print("client got:", got.stdout.strip())
     # Here the server is killed, the namespaces and the link are gone.
 
 

@@ -30,8 +30,10 @@ def main() -> None:
         with listener:
             t.partition(client, server)  # both ends drop everything, silently
             print("partitioned:", client.run(connect, server.ip(), 7000, 0.5))
+            print("ping while partitioned:", t.ping(client, server, timeout=0.5))
             t.heal(client, server)
             print("healed:", client.run(connect, server.ip(), 7000, 5.0))
+            print("ping after heal:", t.ping(client, server, timeout=5))
 
 
 if __name__ == "__main__":

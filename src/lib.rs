@@ -64,6 +64,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::qdisc::net_bpf_loss, m)?,
         wrap_pyfunction!(py::rule::net_rule, m)?,
         wrap_pyfunction!(py::rule::net_move_local_rule, m)?,
+        wrap_pyfunction!(py::socket::net_socket, m)?,
         wrap_pyfunction!(py::node::net_node, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,

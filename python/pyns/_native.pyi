@@ -62,6 +62,7 @@ __all__ = [
     "net_bpf_loss",
     "net_rule",
     "net_move_local_rule",
+    "net_socket",
     "net_node",
     "netns_persist",
     "net_wire",
@@ -412,6 +413,7 @@ def net_rule(
     netns: _Netns = None,
 ) -> None: ...
 def net_move_local_rule(version: int, priority: int, netns: _Netns = None) -> None: ...
+def net_socket(family: int, type: int, proto: int = 0, netns: _Netns = None) -> int: ...
 def net_node(
     hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...

@@ -11,6 +11,7 @@ pub mod netinfo;
 pub mod node;
 pub mod qdisc;
 pub mod rule;
+pub mod socket;
 pub mod spawn;
 pub mod target;
 pub mod vlan;

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Se
 
 from .._native import Namespace, Switch as _Enter
 from ..call import run as _run
-from ..process import Process, spawn as _spawn
+from ..process import Process
+from .hostkit import HostKit
 
 if TYPE_CHECKING:
     from .topology import Topology
@@ -49,7 +50,7 @@ class _Node:
             ns.close()
 
 
-class Host(_Node):
+class Host(_Node, HostKit):
     """A host of a ``Topology``: its own network and UTS namespaces (hostname = name).
 
     Attributes:
@@ -124,7 +125,9 @@ class Host(_Node):
             **kwargs: as for :func:`pyns.spawn` (``stdout=``, ``env=``, ``pid=True``, ...,
                 and subprocess's ``user=``, ``group=``, ``extra_groups=``, ``umask=``,
                 ``start_new_session=``, ``process_group=``); a ``join=`` mapping is added to
-                the host's namespaces.
+                the host's namespaces. ``log=True`` (default: the topology's ``log``) writes
+                its stdout and stderr, where not redirected, to
+                ``<topology dir>/<host>/<pid>-<program>.log`` (see ``logs()``).
 
         Returns:
             The running :class:`pyns.Process`.
@@ -135,7 +138,7 @@ class Host(_Node):
         """
         self._topology._check_open()
         join = self._join(kwargs.pop("join", None))
-        proc = _spawn(args, join=join, **kwargs)
+        proc = self._start(args, join, kwargs)
         procs = self._topology._processes
         procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
         procs.append(proc)

@@ -51,10 +51,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture
 def topology() -> Iterator[Topology]:
-    """A ``pyns.testing.Topology`` for the test, torn down after it (also when it fails)."""
+    """A ``pyns.testing.Topology`` for the test, torn down after it (also when it fails).
+    Its hosts log what they spawn (``log=True``: ``host.logs()``)."""
     from .topology import Topology
 
-    with Topology() as t:
+    with Topology(log=True) as t:
         yield t
 
 

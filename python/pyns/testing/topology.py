@@ -22,6 +22,7 @@ from . import routing
 from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
+from .probe import Probes
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
@@ -34,9 +35,10 @@ BRIDGE = "br0"
 def _check_name(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"a node name must be a str, not {type(name).__name__}")
-    if not name or "/" in name or "\0" in name or len(name.encode()) > 64:
+    if not name or "/" in name or "\0" in name or len(name.encode()) > 64 or name in (".", ".."):
         raise ValueError(
-            f"bad node name {name!r}: it becomes the hostname, so 1 to 64 bytes, no '/' or NUL"
+            f"bad node name {name!r}: it becomes the hostname and a directory name, so 1 to 64 "
+            "bytes, no '/' or NUL, not '.' or '..'"
         )
     return name
 
@@ -46,7 +48,7 @@ def _destination(dst: _Network) -> str:
     return "default" if dst.prefixlen == 0 else str(dst)
 
 
-class Topology(Faults):
+class Topology(Faults, Probes):
     """Hosts, routers and switches joined by links, torn down on exit.
 
     Use it as a context manager (or call ``close()``). On exit, also after an exception or
@@ -67,13 +69,16 @@ class Topology(Faults):
         persist: also bind-mount each node's network namespace at /run/netns/<prefix>-<node>,
             so that ``ip netns exec`` reaches it, and it outlives the topology (remove with
             ``pyns.netns.remove`` or ``ip netns del``). Needs root.
+        log: the default of ``log=`` of ``host.spawn``: write each program's stdout and
+            stderr to ``<directory>/<host>/<pid>-<program>.log`` (``host.logs()``).
     """
 
-    def __init__(self, prefix: str = "pyns", *, persist: bool = False) -> None:
+    def __init__(self, prefix: str = "pyns", *, persist: bool = False, log: bool = False) -> None:
         if not isinstance(prefix, str) or not prefix or "/" in prefix:
             raise ValueError(f"prefix must be a non-empty str without '/', not {prefix!r}")
         self.prefix = prefix
         self.persist = bool(persist)
+        self.log = bool(log)
         self._nodes: dict[str, _Node] = {}
         self._links: list[Veth] = []
         self._processes: list[Process] = []

@@ -9,6 +9,7 @@ pub mod qdisc;
 pub mod route;
 pub mod rtnl;
 pub mod rule;
+pub mod socket;
 pub mod vlan;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
