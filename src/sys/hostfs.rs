@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -37,7 +37,7 @@ pub enum Op {
         upper: PathBuf,
         work: PathBuf,
     },
-    /// A directory (and its missing parents) with mode `mode`.
+    /// A directory (and its missing parents), then given mode `mode` (umask aside).
     Mkdir { path: PathBuf, mode: u32 },
     /// A file with `data` and mode `mode`, replacing one that exists.
     Write {
@@ -83,11 +83,16 @@ pub fn apply(op: &Op) -> Result<()> {
         .op("mount a private tmpfs in the host")
         .map_err(|e| e.at(dst).needs(NEEDS)),
         Op::Overlay { dir, upper, work } => overlay(dir, upper, work),
-        Op::Mkdir { path, mode } => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(*mode)
-            .create(path)
-            .map_err(|e| io("make a directory in the host", &e, path)),
+        Op::Mkdir { path, mode } => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .create(path)
+                .and_then(|()| {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
+                })
+                .map_err(|e| io("make a directory in the host", &e, path))
+        }
         Op::Write { path, data, mode } => {
             use std::io::Write;
             std::fs::OpenOptions::new()

@@ -140,6 +140,7 @@ class HostFiles:
             os.chmod(top, 0o711)  # the hosts' programs, whatever their uid, follow the link
             etc = os.path.join(top, "etc")
             os.mkdir(etc, 0o755)
+            os.mkdir(os.path.join(etc, "host"), 0o755)  # each host's own tmpfs covers it
             _write_atomically(os.path.join(etc, "hosts"), hosts_text(self.hosts))
             os.symlink(os.path.join(etc, "hosts"), os.path.join(etc, "hosts.link"))
             self._etc = etc
@@ -167,8 +168,6 @@ class HostFiles:
         private directories and its files, inside its mount namespace."""
         etc = self._etc_dir()
         self._etc_stale = True
-        store = os.path.join(self.directory, host.name, "files")
-        os.makedirs(store, 0o755, exist_ok=True)
         own = {
             "/etc/hostname": f"{host.name}\n".encode(),
             "/etc/resolv.conf": (
@@ -178,22 +177,26 @@ class HostFiles:
         }
         own.update(files)
         links = {} if "/etc/hosts" in files else {"/etc/hosts": os.path.join(etc, "hosts.link")}
+        store = os.path.join(etc, "host")
         _native.host_mounts(host.namespaces["mnt"], _plan(store, private, own, links))
 
 
 def _plan(
     store: str, private: list[str], files: dict[str, bytes], links: dict[str, str]
 ) -> list[Op]:
-    """The mount ops for one host, in order: overlays (where a path's parent is missing on
-    the machine), private tmpfs, files made inside private directories, then binds.
+    """The mount ops for one host, in order: a tmpfs of its own on `store` (the host's
+    files and overlay layers are made there, in memory, nothing on disk), overlays where a
+    path's parent is missing on the machine, private tmpfs, files made inside private
+    directories, then binds over the machine's files.
 
     Args:
-        store: the host's directory for its files (under the topology's directory).
+        store: an empty directory of the topology, covered by the host's own tmpfs.
         private: directories to become fresh tmpfs.
         files: files to place, with their contents.
         links: paths to cover with a symlink bound over them (``/etc/hosts``).
     """
-    overlays: dict[str, str] = {}  # ancestor on the machine -> its upper layer
+    made: list[Op] = [("tmpfs", store, 0o755)]
+    overlays: dict[str, str] = {}  # ancestor on the machine -> its layer directory
     tmpfs: list[Op] = []
     inner: list[Op] = []
     binds: list[Op] = []
@@ -203,51 +206,40 @@ def _plan(
         anc = _existing_ancestor(path, what)
         if anc not in overlays:
             layer = os.path.join(store, f"overlay{len(overlays)}")
-            os.makedirs(os.path.join(layer, "work"))
-            top = os.path.join(layer, "upper")
-            os.mkdir(top)
-            st = os.stat(anc)
-            os.chmod(top, stat.S_IMODE(st.st_mode))  # the overlay's root takes these
-            if os.geteuid() == 0:
-                os.chown(top, st.st_uid, st.st_gid)
+            made.append(("mkdir", os.path.join(layer, "work"), 0o700))
+            made.append(("mkdir", os.path.join(layer, "upper"), stat.S_IMODE(os.stat(anc).st_mode)))
             overlays[anc] = layer
-        rel = os.path.relpath(path, anc)
-        return os.path.join(overlays[anc], "upper", rel)
+        return os.path.join(overlays[anc], "upper", os.path.relpath(path, anc))
 
     for d in sorted(private, key=lambda p: p.count("/")):
         outer = _inside(d, private)
         if outer is not None:
             tmpfs.append(("mkdir", d, 0o755))
         elif not os.path.lexists(d):
-            os.makedirs(upper(d, "private"), 0o755)
+            made.append(("mkdir", upper(d, "private"), 0o755))
         mode = stat.S_IMODE(os.stat(d).st_mode) if outer is None and os.path.isdir(d) else 0o755
         tmpfs.append(("tmpfs", d, mode))
-    targets: list[tuple[str, Optional[bytes], Optional[str]]] = [
+    targets: list[tuple[str, bytes, Optional[str]]] = [
         (p, data, None) for p, data in files.items()
-    ] + [(p, None, src) for p, src in links.items()]
+    ] + [(p, b"", src) for p, src in links.items()]
     for path, data, src in targets:
         if _inside(path, private):
             inner.append(("mkdir", os.path.dirname(path), 0o755))
-            inner.append(("write", path, data or b"", 0o644))
-            if src is not None:
-                binds.append(("bind", src, path))
-            continue
-        if not os.path.lexists(path):
+            inner.append(("write", path, data, 0o644))
+        elif not os.path.lexists(path):
             placed = upper(path, "files")
-            os.makedirs(os.path.dirname(placed), 0o755, exist_ok=True)
-            with open(placed, "wb") as f:
-                f.write(data or b"")
-            if src is not None:
-                binds.append(("bind", src, path))
+            made.append(("mkdir", os.path.dirname(placed), 0o755))
+            made.append(("write", placed, data, 0o644))
+        else:
+            if src is None:
+                src = os.path.join(store, f"{len(binds)}-{os.path.basename(path)}")
+                made.append(("write", src, data, 0o644))
+            binds.append(("bind", src, path))
             continue
-        if src is None:
-            src = os.path.join(store, f"{len(binds)}-{os.path.basename(path)}")
-            with open(src, "wb") as f:
-                f.write(data or b"")
-            os.chmod(src, 0o644)
-        binds.append(("bind", src, path))
-    ops: list[Op] = [
+        if src is not None:
+            binds.append(("bind", src, path))
+    mounts: list[Op] = [
         ("overlay", anc, os.path.join(layer, "upper"), os.path.join(layer, "work"))
         for anc, layer in sorted(overlays.items(), key=lambda kv: kv[0].count("/"))
     ]
-    return ops + tmpfs + inner + binds
+    return made + mounts + tmpfs + inner + binds
