@@ -65,6 +65,8 @@ __all__ = [
     "net_node",
     "netns_persist",
     "net_wire",
+    "host_mounts",
+    "netns_exec_mnt",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -420,6 +422,8 @@ def net_wire(
     mtu: Optional[int] = None,
     master: Optional[str] = None,
 ) -> None: ...
+def host_mounts(mnt: Namespace, ops: list[tuple[Any, ...]]) -> None: ...
+def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(
     target: Any, kind: Optional[str] = None, what: str = "target"
 ) -> tuple[Namespace, bool]: ...
