@@ -10,6 +10,7 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -27,6 +28,9 @@ from .addressing import Interface as _Interface, Network as _Network, Subnets, i
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
+
+#: Numbers the topologies of this process (their default prefix).
+_numbers = itertools.count(1)
 
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
@@ -64,13 +68,17 @@ class Topology(Faults, HostFiles):
 
     Args:
         prefix: the prefix of the names under /run/netns when ``persist=True``
-            (``<prefix>-<node>``).
+            (``<prefix>-<node>``); default: ``pyns-<pid>-<n>``, the n-th topology of this
+            process, so that concurrent topologies (threads, processes, pytest-xdist
+            workers) never collide.
         persist: also bind-mount each node's network namespace at /run/netns/<prefix>-<node>,
             so that ``ip netns exec`` reaches it, and it outlives the topology (remove with
             ``pyns.netns.remove`` or ``ip netns del``). Needs root.
     """
 
-    def __init__(self, prefix: str = "pyns", *, persist: bool = False) -> None:
+    def __init__(self, prefix: Optional[str] = None, *, persist: bool = False) -> None:
+        if prefix is None:
+            prefix = f"pyns-{os.getpid()}-{next(_numbers)}"
         if not isinstance(prefix, str) or not prefix or "/" in prefix:
             raise ValueError(f"prefix must be a non-empty str without '/', not {prefix!r}")
         self.prefix = prefix
