@@ -65,7 +65,6 @@ __all__ = [
     "net_node",
     "netns_persist",
     "net_wire",
-    "host_mounts",
     "netns_exec_mnt",
 ]
 
@@ -409,7 +408,10 @@ def net_rule(
 ) -> None: ...
 def net_move_local_rule(version: int, priority: int, netns: _Netns = None) -> None: ...
 def net_node(
-    hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
+    hostname: Optional[str] = None,
+    mnt: bool = False,
+    forwarding: bool = False,
+    mounts: Optional[list[tuple[Any, ...]]] = None,
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
 def net_wire(
@@ -422,7 +424,6 @@ def net_wire(
     mtu: Optional[int] = None,
     master: Optional[str] = None,
 ) -> None: ...
-def host_mounts(mnt: Namespace, ops: list[tuple[Any, ...]]) -> None: ...
 def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(
     target: Any, kind: Optional[str] = None, what: str = "target"

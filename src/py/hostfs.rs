@@ -1,5 +1,5 @@
-//! The natives behind a topology host's own files (`pyns.testing.etc`) and behind joining a
-//! named network namespace as `ip netns exec` does.
+//! The natives behind a topology host's own files (`pyns.testing.etc`, made by `net_node`)
+//! and behind joining a named network namespace as `ip netns exec` does.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use crate::sys::hostfs::{self, Op};
 
 /// One op from its tuple form: `("bind", src, dst)`, `("tmpfs", dst, mode)`,
 /// `("overlay", dir, upper, work)`, `("mkdir", path, mode)`, `("write", path, data, mode)`.
-fn op(t: &Bound<'_, PyAny>) -> PyResult<Op> {
+pub fn op(t: &Bound<'_, PyAny>) -> PyResult<Op> {
     let what: String = t.get_item(0)?.extract()?;
     let path = |i: usize| -> PyResult<PathBuf> { t.get_item(i)?.extract() };
     let mode = |i: usize| -> PyResult<u32> { t.get_item(i)?.extract() };
@@ -40,18 +40,6 @@ fn op(t: &Bound<'_, PyAny>) -> PyResult<Op> {
         },
         other => return Err(PyValueError::new_err(format!("unknown mount op {other:?}"))),
     })
-}
-
-/// Makes the ops, in order, inside the mount namespace `mnt` (on a helper thread).
-#[pyfunction]
-pub fn host_mounts(
-    py: Python<'_>,
-    mnt: PyRef<'_, PyNamespace>,
-    ops: Vec<Bound<'_, PyAny>>,
-) -> PyResult<()> {
-    let ops = ops.iter().map(op).collect::<PyResult<Vec<Op>>>()?;
-    let mnt = mnt.get()?;
-    Ok(py.detach(|| hostfs::apply_in(&mnt, &ops))?)
 }
 
 /// The mount namespace `ip netns exec NAME` gives its program, made inside `net` (the

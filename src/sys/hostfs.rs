@@ -1,9 +1,9 @@
 //! A host's own files: mounts made inside another mount namespace (binds that do not follow
 //! symlinks, overlays, tmpfs), and `ip netns exec`'s switch of `/etc` and `/sys`.
 //!
-//! The mounts are made by a short-lived helper thread that unshares its filesystem context
-//! (setns(2) into a mount namespace needs one of its own) and joins the namespace, so the
-//! caller's threads and mount namespace never see them.
+//! The mounts are made by the helper thread that creates a node's mount namespace (see
+//! `net::node`), or that makes `ip netns exec`'s, so the caller's threads and mount namespace
+//! never see them.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -45,28 +45,6 @@ pub enum Op {
         data: Vec<u8>,
         mode: u32,
     },
-}
-
-/// Makes `ops` in order inside the mount namespace `mnt`, on a helper thread.
-pub fn apply_in(mnt: &Namespace, ops: &[Op]) -> Result<()> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("pyns-hostfs".into())
-            .stack_size(64 * 1024)
-            .spawn_scoped(s, || {
-                ns::unshare(libc::CLONE_FS)?;
-                ns::setns(mnt.as_fd(), libc::CLONE_NEWNS)?;
-                ops.iter().try_for_each(apply)
-            })
-            .map_err(|e| {
-                Error::new(
-                    "start a thread to mount a host's files",
-                    e.raw_os_error().unwrap_or(libc::EAGAIN),
-                )
-            })?
-            .join()
-            .unwrap_or_else(|_| Err(Error::condition("the mount thread panicked")))
-    })
 }
 
 /// Makes one op in the calling thread's mount namespace.

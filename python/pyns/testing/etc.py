@@ -24,7 +24,6 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
-from .. import _native
 
 if TYPE_CHECKING:
     from .nodes import Host
@@ -161,24 +160,24 @@ class HostFiles:
             self._etc_stale = False
             _write_atomically(os.path.join(self._etc, "hosts"), hosts_text(self.hosts))
 
-    def _host_files(
-        self: Topology, host: Host, private: list[str], files: dict[str, bytes]
-    ) -> None:
-        """Mounts the host's ``/etc/hosts``, ``/etc/hostname``, ``/etc/resolv.conf``, its
-        private directories and its files, inside its mount namespace."""
+    def _host_mounts(
+        self: Topology, name: str, private: list[str], files: dict[str, bytes]
+    ) -> list[Op]:
+        """The mounts that give host `name` its ``/etc/hosts``, ``/etc/hostname``,
+        ``/etc/resolv.conf``, private directories and files, made by ``net_node`` inside the
+        host's new mount namespace (by the thread that creates it)."""
         etc = self._etc_dir()
         self._etc_stale = True
         own = {
-            "/etc/hostname": f"{host.name}\n".encode(),
+            "/etc/hostname": f"{name}\n".encode(),
             "/etc/resolv.conf": (
-                f"# /etc/resolv.conf of pyns host {host.name}: no name server runs in the "
+                f"# /etc/resolv.conf of pyns host {name}: no name server runs in the "
                 "topology;\n# its nodes' names are in /etc/hosts.\n"
             ).encode(),
         }
         own.update(files)
         links = {} if "/etc/hosts" in files else {"/etc/hosts": os.path.join(etc, "hosts.link")}
-        store = os.path.join(etc, "host")
-        _native.host_mounts(host.namespaces["mnt"], _plan(store, private, own, links))
+        return _plan(os.path.join(etc, "host"), private, own, links)
 
 
 def _plan(

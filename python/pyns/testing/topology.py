@@ -205,18 +205,13 @@ class Topology(Faults, HostFiles):
         dirs, placed = check_files(private, files)
         if (dirs or placed) and not mnt:
             raise ValueError("private= and files= need the host's own mount namespace (mnt=True)")
-        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding))
+        mounts = self._host_mounts(name, dirs, placed) if mnt else None
+        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding), mounts)
         handles = {"net": net_ns}
         for kind, ns in (("uts", uts), ("mnt", mntns)):
             if ns is not None:
                 handles[kind] = ns
         host = Host(self, name, handles, bool(forwarding))
-        if mnt:
-            try:
-                self._host_files(host, dirs, placed)
-            except BaseException:
-                host._close()
-                raise
         self._nodes[name] = host
         self._routers += host.forwarding
         self._persist(name, net_ns)
