@@ -224,11 +224,11 @@ def _names_rows() -> list[Row]:
             base="mnt=False",
             target=2.0,
             batch=50,
-            note="mnt=True: a mount namespace copied from the caller's (a helper thread), "
-            "then one native call (another helper thread) mounts a tmpfs for the host's files, "
-            "binds a symlink over /etc/hosts and two files over /etc/hostname and "
-            "/etc/resolv.conf; /etc/hosts is one file per topology, written before the "
-            "first program starts: O(1) per host",
+            note="mnt=True: the helper thread that makes the host's namespaces also copies "
+            "the caller's mount namespace, mounts a tmpfs for the host's files, binds a "
+            "symlink over /etc/hosts and two files over /etc/hostname and /etc/resolv.conf; "
+            "/etc/hosts is one file per topology, written before the first program starts: "
+            "O(1) per host",
         )
     ]
 
