@@ -193,6 +193,46 @@ def _shaping_rows(ctx: Ctx) -> list[Row]:
     ]
 
 
+def _hosts(mnt: bool) -> Impl:
+    """k hosts (host + link to the previous one) in chains of 50, with or without their own
+    mount namespace and files; each chain closed after (its teardown not counted)."""
+
+    def run(k: int) -> float:
+        total = 0.0
+        for start in range(0, k, 50):
+            with Topology() as t:
+                prev = None
+                t0 = time.perf_counter()
+                for i in range(min(50, k - start)):
+                    h = t.host(f"h{i}", mnt=mnt)
+                    if prev is not None:
+                        t.link(prev, h)
+                    prev = h
+                total += time.perf_counter() - t0
+        return total
+
+    return run
+
+
+def _names_rows() -> list[Row]:
+    """What a host's own mount namespace, /etc/hosts, hostname and resolv.conf cost."""
+    return [
+        Row(
+            "Topology host + link with its own mount namespace and /etc files (default), "
+            "vs mnt=False",
+            {"pyns": _hosts(True), "mnt=False": _hosts(False)},
+            base="mnt=False",
+            target=2.0,
+            batch=50,
+            note="mnt=True: the helper thread that makes the host's namespaces also copies "
+            "the caller's mount namespace, mounts a tmpfs for the host's files, binds a "
+            "symlink over /etc/hosts and two files over /etc/hostname and /etc/resolv.conf; "
+            "/etc/hosts is one file per topology, written before the first program starts: "
+            "O(1) per host",
+        )
+    ]
+
+
 def rows(ctx: Ctx) -> list[Row]:
     n = 50 if ctx.quick else CHAIN
     _raise_fd_limit(4 * n + 1024)
@@ -202,7 +242,7 @@ def rows(ctx: Ctx) -> list[Row]:
         pair["pyroute2"] = timed(_pair_pyroute2)
     seg = n // 10
     segments = _Segments(n)
-    return _shaping_rows(ctx) + [
+    return _shaping_rows(ctx) + _names_rows() + [
         Row(
             "Topology: 2 hosts + 1 link, set up and torn down",
             pair,

@@ -68,6 +68,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::node::net_node, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,
+        wrap_pyfunction!(py::hostfs::netns_exec_mnt, m)?,
     ] {
         m.add_function(f)?;
     }

@@ -66,6 +66,7 @@ __all__ = [
     "net_node",
     "netns_persist",
     "net_wire",
+    "netns_exec_mnt",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -415,7 +416,10 @@ def net_rule(
 def net_move_local_rule(version: int, priority: int, netns: _Netns = None) -> None: ...
 def net_socket(family: int, type: int, proto: int = 0, netns: _Netns = None) -> int: ...
 def net_node(
-    hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
+    hostname: Optional[str] = None,
+    mnt: bool = False,
+    forwarding: bool = False,
+    mounts: Optional[list[tuple[Any, ...]]] = None,
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
 def net_wire(
@@ -428,6 +432,7 @@ def net_wire(
     mtu: Optional[int] = None,
     master: Optional[str] = None,
 ) -> None: ...
+def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(
     target: Any, kind: Optional[str] = None, what: str = "target"
 ) -> tuple[Namespace, bool]: ...

@@ -15,7 +15,7 @@ import os
 import signal
 from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar, Union
 
-from . import _native
+from . import _native, netns
 from ._native import KINDS, Namespace
 from .creds import creds_keywords
 from .target import resolve
@@ -48,7 +48,9 @@ class ChildOptions:
             forwards signals, exits with the program's status) and the program is PID 2, its
             child; False: the program is PID 1.
         join: ``{"net": target, ...}``: start in existing namespaces; a target is a
-            Namespace, Process, pid, nsfs path or (for net) an iproute2 netns name. The user
+            Namespace, Process, pid, nsfs path or (for net) an iproute2 netns name, joined as
+            ``ip netns exec`` does unless ``"mnt"`` is joined too: in a new mount namespace
+            with ``/etc/netns/NAME/*`` bound over ``/etc`` and a ``/sys`` of it. The user
             namespace is joined first when the others need its privileges (as nsenter), and
             not at all when it is the caller's own.
         monotonic, boottime: offsets in seconds of a new time namespace (imply ``time=True``).
@@ -171,6 +173,10 @@ def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list
             handles.append(ns)
             if fresh:
                 opened.append(ns)
+        if netns.is_name(join.get("net")) and "mnt" not in join:  # as `ip netns exec NAME`
+            mnt = netns.exec_mount_namespace(join["net"], handles[list(join).index("net")])
+            handles.append(mnt)
+            opened.append(mnt)
     except BaseException:
         for ns in opened:
             ns.close()

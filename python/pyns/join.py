@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Dict
 
-from . import _native
+from . import _native, netns
 from ._native import KINDS, Namespace, Switch
 from .errors import UnsupportedError
 from .target import Target, resolve_kinds
@@ -61,6 +61,12 @@ def enter(target: Target, **kinds: bool) -> Switch:
     Joining ``mnt`` gives the thread its own filesystem context (cwd, root, umask) for good,
     as setns(2) requires; its cwd is restored on exit.
 
+    A named network namespace (``enter("blue")``, no kinds or ``net=True`` only) is entered
+    as ``ip netns exec blue`` would: the thread also joins a new mount namespace, made for
+    this block, with ``/etc/netns/blue/*`` bound over ``/etc`` and a ``/sys`` of that
+    network namespace; nothing is mounted in the caller's mount namespace, and on exit the
+    thread is back in its own.
+
     Returns:
         A context manager; on exit the thread is back in the namespaces it had.
 
@@ -82,4 +88,7 @@ def enter(target: Target, **kinds: bool) -> Switch:
             "Start a child there instead: pyns.spawn(args, join={'user': target, ...})."
         )
     wanted = [k for k in KINDS if kinds.get(k)]
-    return _native.Switch(resolve_kinds(target, wanted))
+    handles = resolve_kinds(target, wanted)
+    if netns.is_name(target) and wanted in ([], ["net"]):
+        handles.append(netns.exec_mount_namespace(target, handles[0]))
+    return _native.Switch(handles)

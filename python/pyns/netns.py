@@ -13,11 +13,12 @@ does) so that the mounts are seen from every mount namespace. What ``pyns.netns.
 from __future__ import annotations
 
 import os
+import warnings
 
 from . import _native
 from ._native import Namespace
 
-__all__ = ["add", "names", "open", "remove"]
+__all__ = ["add", "exec_mount_namespace", "names", "open", "remove"]
 
 RUN_DIR = _native.NETNS_DIR
 
@@ -82,3 +83,38 @@ def open(name: str) -> Namespace:  # noqa: A001 - the verb of the API, like os.o
         FileNotFoundError: there is no namespace of that name (nothing is created).
     """
     return Namespace.open(_native.netns_path(name), "net")
+
+
+def exec_mount_namespace(name: str, net: Namespace) -> Namespace:
+    """The mount namespace ``ip netns exec NAME`` gives its program, for joining with `net`.
+
+    As iproute2's ``netns_switch``: a new mount namespace made inside `net` (so nothing
+    leaks into the caller's), ``/`` a recursive slave, a fresh sysfs of `net` on ``/sys``,
+    and every entry of ``/etc/netns/NAME/`` bound over the same name in ``/etc`` (an entry
+    that cannot be bound is skipped with a ``RuntimeWarning``, as ip warns and goes on).
+    ``pyns.spawn``/``pyns.run`` with ``join={"net": NAME}`` (and no ``"mnt"``),
+    ``pyns.enter(NAME)`` and ``pyns netns exec`` join it.
+
+    Args:
+        name: the namespace's name under ``/run/netns``.
+        net: that namespace.
+
+    Returns:
+        A ``Namespace`` handle on the new mount namespace (it lives while something holds it).
+
+    Raises:
+        ValueError: a bad name.
+        PermissionError: without CAP_SYS_ADMIN (ip netns exec needs root too).
+    """
+    mnt, skipped = _native.netns_exec_mnt(net, name)
+    for entry in skipped:
+        warnings.warn(
+            f"Bind /etc/netns/{name}/{entry} -> /etc/{entry} failed", RuntimeWarning, stacklevel=3
+        )
+    return mnt
+
+
+def is_name(target: object) -> bool:
+    """Whether a namespace target is the name of a named network namespace (a str without
+    ``/``, as ``pyns.target`` reads it)."""
+    return isinstance(target, str) and "/" not in target

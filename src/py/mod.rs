@@ -1,6 +1,7 @@
 //! The Python bindings: one file per Python-facing concept; no syscalls here.
 
 pub mod errors;
+pub mod hostfs;
 pub mod idmap;
 pub mod isolate;
 pub mod lowlevel;

@@ -15,23 +15,35 @@ use crate::sys::net::rtnl::Rtnl;
 use crate::sys::uts;
 
 /// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
-/// `lo` up, forwarding on if asked; returns (net, uts or None, mnt or None) handles, the net
+/// `lo` up, forwarding on if asked, `mounts` made inside the mount namespace (ops as
+/// `pyns.testing.etc` plans them, see `hostfs::op`); returns (net, uts or None, mnt or None) handles, the net
 /// one with a netlink socket opened inside.
 #[pyfunction]
-#[pyo3(signature = (hostname=None, mnt=false, forwarding=false))]
+#[pyo3(signature = (hostname=None, mnt=false, forwarding=false, mounts=None))]
 pub fn net_node(
     py: Python<'_>,
     hostname: Option<String>,
     mnt: bool,
     forwarding: bool,
+    mounts: Option<Vec<Bound<'_, PyAny>>>,
 ) -> PyResult<(PyNamespace, Option<PyNamespace>, Option<PyNamespace>)> {
     if let Some(h) = &hostname {
         uts::validate("hostname", h).map_err(PyValueError::new_err)?;
+    }
+    let mounts = mounts.unwrap_or_default();
+    if !mnt && !mounts.is_empty() {
+        return Err(PyValueError::new_err(
+            "mounts need a mount namespace (mnt=True)",
+        ));
     }
     let spec = Spec {
         hostname,
         mnt,
         forwarding,
+        mounts: mounts
+            .iter()
+            .map(super::hostfs::op)
+            .collect::<PyResult<_>>()?,
     };
     let n = py.detach(|| node::create(&spec))?;
     Ok((

@@ -3,6 +3,7 @@
 pub mod bpf;
 pub mod caps;
 pub mod error;
+pub mod hostfs;
 pub mod idmap;
 pub mod isolate;
 pub mod kind;

@@ -110,6 +110,7 @@ class Host(_Node, HostKit):
         raise LookupError(f"host {self.name!r} has no address on {link!r}")
 
     def _join(self, join: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+        self._topology._names_flush()
         own: dict[str, Any] = dict(self._handles)
         if join:
             own.update(join)
@@ -209,6 +210,7 @@ class Host(_Node, HostKit):
             ValueError: the topology is closed.
         """
         self._topology._check_open()
+        self._topology._names_flush()
         return _Enter(list(self._handles.values()))
 
 

@@ -10,6 +10,7 @@ descriptors; the kernel then removes the namespaces and their links.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -23,10 +24,14 @@ from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
 from .probe import Probes
+from .etc import HostFiles, check_files
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
+
+#: Numbers the topologies of this process (their default prefix).
+_numbers = itertools.count(1)
 
 #: The bridge inside every switch's network namespace.
 BRIDGE = "br0"
@@ -48,7 +53,7 @@ def _destination(dst: _Network) -> str:
     return "default" if dst.prefixlen == 0 else str(dst)
 
 
-class Topology(Faults, Probes):
+class Topology(Faults, Probes, HostFiles):
     """Hosts, routers and switches joined by links, torn down on exit.
 
     Use it as a context manager (or call ``close()``). On exit, also after an exception or
@@ -65,7 +70,9 @@ class Topology(Faults, Probes):
 
     Args:
         prefix: the prefix of the names under /run/netns when ``persist=True``
-            (``<prefix>-<node>``).
+            (``<prefix>-<node>``); default: ``pyns-<pid>-<n>``, the n-th topology of this
+            process, so that concurrent topologies (threads, processes, pytest-xdist
+            workers) never collide.
         persist: also bind-mount each node's network namespace at /run/netns/<prefix>-<node>,
             so that ``ip netns exec`` reaches it, and it outlives the topology (remove with
             ``pyns.netns.remove`` or ``ip netns del``). Needs root.
@@ -73,7 +80,11 @@ class Topology(Faults, Probes):
             stderr to ``<directory>/<host>/<pid>-<program>.log`` (``host.logs()``).
     """
 
-    def __init__(self, prefix: str = "pyns", *, persist: bool = False, log: bool = False) -> None:
+    def __init__(
+        self, prefix: Optional[str] = None, *, persist: bool = False, log: bool = False
+    ) -> None:
+        if prefix is None:
+            prefix = f"pyns-{os.getpid()}-{next(_numbers)}"
         if not isinstance(prefix, str) or not prefix or "/" in prefix:
             raise ValueError(f"prefix must be a non-empty str without '/', not {prefix!r}")
         self.prefix = prefix
@@ -162,24 +173,47 @@ class Topology(Faults, Probes):
         if self.persist:
             _native.netns_persist(ns, f"{self.prefix}-{name}")
 
-    def host(self, name: str, *, mnt: bool = False, forwarding: bool = False) -> Host:
-        """Adds a host: new network and UTS namespaces (hostname = `name`), ``lo`` up.
+    def host(
+        self,
+        name: str,
+        *,
+        mnt: bool = True,
+        forwarding: bool = False,
+        private: Optional[list[str]] = None,
+        files: Optional[dict[str, Union[str, bytes]]] = None,
+    ) -> Host:
+        """Adds a host: new network, UTS (hostname = `name`) and mount namespaces, ``lo`` up.
+
+        In its mount namespace (``/`` recursively private: mounts made by its programs stay
+        inside), ``/etc/hosts`` lists every node of the topology by name with all its
+        addresses (kept up to date as nodes and links come and go), and ``/etc/hostname``
+        and ``/etc/resolv.conf`` are its own (see ``pyns.testing.etc``).
 
         Args:
             name: a name unique in the topology; also the hostname.
-            mnt: give it a mount namespace too (``/`` recursively private): mounts made by its
-                programs stay inside.
+            mnt: give it a mount namespace and its own files (default); False: it sees the
+                machine's mounts and files.
             forwarding: let it route between its links (IPv4 and IPv6), like ``router()``.
+            private: directories that are a fresh tmpfs in the host (``["/run"]``): what its
+                programs write there stays in it and is gone after.
+            files: files placed in the host, ``{"/etc/app.conf": "text"}`` (str or bytes),
+                also where the file or its directory does not exist on the machine (nothing
+                is created there: an overlay of the nearest existing directory, in the host).
 
         Returns:
             The ``Host``.
 
         Raises:
-            ValueError: a bad or duplicate name, or the topology is closed.
+            TypeError, ValueError: a bad or duplicate name, bad `private`/`files` (or either
+                with ``mnt=False``), or the topology is closed.
             PermissionError: without CAP_SYS_ADMIN (root, or inside a user namespace).
         """
         name = self._new_name(name)
-        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding))
+        dirs, placed = check_files(private, files)
+        if (dirs or placed) and not mnt:
+            raise ValueError("private= and files= need the host's own mount namespace (mnt=True)")
+        mounts = self._host_mounts(name, dirs, placed) if mnt else None
+        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding), mounts)
         handles = {"net": net_ns}
         for kind, ns in (("uts", uts), ("mnt", mntns)):
             if ns is not None:
@@ -190,12 +224,12 @@ class Topology(Faults, Probes):
         self._persist(name, net_ns)
         return host
 
-    def router(self, name: str, *, mnt: bool = False) -> Host:
+    def router(self, name: str, *, mnt: bool = True) -> Host:
         """Adds a router: a host with forwarding on.
 
         Args:
             name: a name unique in the topology; also the hostname.
-            mnt: give it a mount namespace too.
+            mnt: give it a mount namespace and its own files, as ``host()`` (default).
 
         Returns:
             The ``Host``.
@@ -338,6 +372,7 @@ class Topology(Faults, Probes):
                 assert isinstance(node, Host)
                 node._addresses.append((veth.ifname(node), iface))
         self._links.append(veth)
+        self._names_changed()
         if self._routers:
             self.route()
         if self._cuts.senders:  # the new addresses are cut too
@@ -501,6 +536,7 @@ class Topology(Faults, Probes):
         links = self._between(a, b)
         for v in links:
             self._drop(v)
+        self._names_changed()
         self._rerouted(links)
         self._cuts.sync(list(self._cuts.senders))
 
@@ -541,6 +577,7 @@ class Topology(Faults, Probes):
         if isinstance(n, Switch) and not any(s._segment is n._segment for s in self.switches):
             self._subnets.release(n.subnet)
         n._close()
+        self._names_changed()
         self._rerouted(links)
         self._cuts.sync(list(self._cuts.senders))
 

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::rtnl::Rtnl;
 use crate::sys::error::{Error, Result};
+use crate::sys::hostfs::{self, Op};
 use crate::sys::mount::{set_propagation, Propagation};
 use crate::sys::ns::{self, Kind, Namespace};
 use crate::sys::thread::{self, ThreadGuard};
@@ -25,6 +26,8 @@ pub struct Spec {
     pub mnt: bool,
     /// IPv4 and IPv6 forwarding on (a router).
     pub forwarding: bool,
+    /// Mounts made inside the new mount namespace, in order (the host's own files).
+    pub mounts: Vec<Op>,
 }
 
 /// A node's namespaces and a netlink socket inside its network namespace.
@@ -89,6 +92,7 @@ fn kinds(spec: &Spec) -> Vec<Kind> {
 fn set_up(spec: &Spec) -> Result<Node> {
     if spec.mnt {
         set_propagation(Path::new("/"), Propagation::Private, true)?;
+        spec.mounts.iter().try_for_each(hostfs::apply)?;
     }
     if let Some(h) = &spec.hostname {
         uts::set_hostname(h)?;
@@ -142,6 +146,7 @@ mod tests {
             hostname: Some("n1".into()),
             mnt: true,
             forwarding: true,
+            mounts: Vec::new(),
         })
         .unwrap();
         assert!(Namespace::current(Kind::Net).unwrap().same_as(&before));
