@@ -2,6 +2,7 @@
 
 pub mod bpf;
 pub mod caps;
+pub mod capture;
 pub mod error;
 pub mod idmap;
 pub mod isolate;
@@ -10,6 +11,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod net;
 pub mod ns;
+pub mod pcapng;
 pub mod pidfd;
 pub mod spawn;
 pub mod task;
