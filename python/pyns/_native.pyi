@@ -65,6 +65,8 @@ __all__ = [
     "net_node",
     "netns_persist",
     "net_wire",
+    "PacketCapture",
+    "capture_start",
 ]
 
 KINDS: Final[tuple[str, ...]]

@@ -24,6 +24,8 @@ const BLOCK_SIZE: u32 = 1 << 20;
 const BLOCK_NR: u32 = 16;
 /// A block that is not full goes to the writer after this many milliseconds.
 const RETIRE_MS: u32 = 50;
+/// At stop, how many times `2 * RETIRE_MS` the writer waits at most for the last block.
+const STOP_WAITS: u32 = 50;
 /// The frame size that tpacket_req3 wants (TPACKET_V3 packs packets of any size in a block).
 const FRAME_SIZE: u32 = 2048;
 /// Offset of the sockaddr_ll behind a tpacket3_hdr: TPACKET_ALIGN(sizeof(tpacket3_hdr)).
@@ -106,8 +108,9 @@ impl Capture {
         self.captured.load(Ordering::Relaxed)
     }
 
-    /// Stops: the writer takes the packets the kernel still holds (waiting at most two block
-    /// retire times), flushes and closes the file; returns what was captured and dropped.
+    /// Stops: the writer takes the packets the kernel still holds (the block being filled is
+    /// handed over within `RETIRE_MS`; it waits 5 s at most), flushes and closes the file;
+    /// returns what was captured and dropped.
     pub fn stop(mut self) -> Result<Summary> {
         self.finish()
     }
@@ -273,14 +276,25 @@ impl Ring {
         Some(unsafe { std::slice::from_raw_parts(self.base.add(off), BLOCK_SIZE as usize) })
     }
 
-    /// Hands block `i` back to the kernel.
+    /// How many packets the kernel has put so far in block `i`, which it owns and is filling.
+    fn filling(&self, i: usize) -> u32 {
+        let off = i * BLOCK_SIZE as usize;
+        // SAFETY: `off + 12` is inside the mapping; num_pkts is a u32 at offset 12 of the
+        // block descriptor, which the kernel writes concurrently (hence volatile).
+        unsafe { std::ptr::read_volatile(self.base.add(off + 12).cast::<u32>()) }
+    }
+
+    /// Hands block `i` back to the kernel, its packet count cleared (the kernel sets it when
+    /// it opens the block again; until then, `filling` must not see the old count).
     fn release(&self, i: usize) {
+        let off = i * BLOCK_SIZE as usize;
+        // SAFETY: `off + 12` is inside the mapping and the block is still ours.
+        unsafe { std::ptr::write_volatile(self.base.add(off + 12).cast::<u32>(), 0) };
         fence(Ordering::Release);
-        // SAFETY: `off + 8` is inside the mapping; the kernel reads block_status.
+        // SAFETY: `off + 8` is inside the mapping; from here on the kernel owns the block.
         unsafe {
-            let off = i * BLOCK_SIZE as usize;
-            std::ptr::write_volatile(self.base.add(off + 8).cast::<u32>(), libc::TP_STATUS_KERNEL);
-        }
+            std::ptr::write_volatile(self.base.add(off + 8).cast::<u32>(), libc::TP_STATUS_KERNEL)
+        };
     }
 }
 
@@ -311,7 +325,7 @@ impl Drain {
     fn run(&mut self, wake: OwnedFd) -> Result<Summary> {
         let mut block = 0usize;
         let mut stopping = false;
-        let mut last_wait = false;
+        let mut waited = 0;
         loop {
             if let Some(b) = self.ring.ready(block) {
                 self.sink.write_block(b)?;
@@ -319,13 +333,14 @@ impl Drain {
                 block = (block + 1) % BLOCK_NR as usize;
                 continue;
             }
-            if last_wait {
-                break;
-            }
             if stopping {
-                // The block being filled goes to us when it is RETIRE_MS old: wait for it once.
-                last_wait = true;
-                self.poll(None, (2 * RETIRE_MS + 20) as libc::c_int)?;
+                // The block being filled goes to us when it is RETIRE_MS old: wait for it if
+                // it holds packets (the kernel counts them as it fills it), a bounded time.
+                if self.ring.filling(block) == 0 || waited >= STOP_WAITS {
+                    break;
+                }
+                waited += 1;
+                self.poll(None, 2 * RETIRE_MS as libc::c_int)?;
                 continue;
             }
             stopping = self.poll(Some(wake.as_raw_fd()), -1)?;
