@@ -4,7 +4,9 @@ captured; the row's time is one whole capture (start, traffic, stop), and its no
 many packets were sent, captured and dropped (the number that matters: none may be lost).
 
 tcpdump is the peer: ``tcpdump -w`` started in b's network namespace (``b.spawn``), waited
-for until it says it listens, stopped with SIGINT (it then writes its drop count).
+for until it says it listens, stopped with SIGINT (it then writes its drop count); by default
+(libpcap's 1 s buffer timeout) and with ``--immediate-mode``. tcpdump loses what its ring
+holds when stopped; pyns waits for the block being filled (at most 50 ms old).
 Everything happens in namespaces made here; nothing is configured in the root namespace.
 """
 
@@ -74,11 +76,15 @@ def rows(ctx: Ctx) -> list[Row]:
         row.note = note()
         return time.perf_counter() - t0
 
-    def tcpdump(k: int) -> float:
+    def tcpdump(name: str, *flags: str) -> Impl:
+        return lambda k: run_tcpdump(k, name, flags)
+
+    def run_tcpdump(k: int, name: str, flags: tuple[str, ...]) -> float:
         t0 = time.perf_counter()
         for _ in range(k):
             path = os.path.join(t.directory, "tcpdump.pcap")
-            p = b.spawn(["tcpdump", "-i", "eth0", "-n", "-w", path], stderr=subprocess.PIPE)
+            p = b.spawn(["tcpdump", "-i", "eth0", "-n", *flags, "-w", path],
+                        stderr=subprocess.PIPE)
             assert p.stderr is not None
             p.stderr.readline()  # "listening on eth0, ...": capturing from here on
             sent = _send(a, b, seconds)
@@ -89,14 +95,16 @@ def rows(ctx: Ctx) -> list[Row]:
             dropped = [line.split()[0] for line in err.splitlines() if "dropped by kernel" in line]
             got = _udp(read(path))
             os.unlink(path)
-            counts["tcpdump"] = f"{sent}/{got}/{dropped[0] if dropped else '?'}"
+            counts[name] = f"{sent}/{got}/{dropped[0] if dropped else '?'}"
             t0 = time.perf_counter() - elapsed
         row.note = note()
         return time.perf_counter() - t0
 
     impls: dict[str, Impl] = {"pyns": pyns_capture}
     if shutil.which("tcpdump"):
-        impls["tcpdump"] = tcpdump
+        impls["tcpdump"] = tcpdump("tcpdump")
+        impls["tcpdump --immediate-mode"] = tcpdump("tcpdump --immediate-mode",
+                                                    "--immediate-mode")
     row = Row(
         f"capture of {RATE:,} packets/s for {seconds:g} s (start, traffic, stop)",
         impls,
