@@ -220,6 +220,19 @@ def test_close_stops_a_capture_left_running(tmp_path) -> None:
 
 
 @pytest.mark.requires_root
+def test_a_link_deleted_while_captured_keeps_what_was_captured() -> None:
+    with Topology() as t:
+        a, b = t.host("a"), t.host("b")
+        v = t.link(a, b)
+        with t.capture(v) as cap:
+            ping(a, b, 2)
+            t.unlink(a, b)  # the kernel sets ENETDOWN on the socket: cleared, not spun on
+            assert cap.running
+        infos = [p.info.split(" id ")[0] for p in cap.packets if p.proto == "ICMP"]
+    assert infos == ["echo request", "echo reply"] * 2
+
+
+@pytest.mark.requires_root
 def test_bad_arguments() -> None:
     with Topology() as t, Topology() as other:
         t.host("a")

@@ -255,10 +255,15 @@ impl Ring {
         if base == libc::MAP_FAILED {
             return Err(Error::last("mmap the packet ring"));
         }
-        Ok(Ring {
+        let ring = Ring {
             base: base.cast(),
             len,
-        })
+        };
+        // Children forked while it runs (Host.run) do not get the 16 MiB mapping.
+        // SAFETY: advises on exactly the mapping just made.
+        let r = unsafe { libc::madvise(base, len, libc::MADV_DONTFORK) };
+        check(r, "madvise(MADV_DONTFORK) on the packet ring")?;
+        Ok(ring)
     }
 
     /// Block `i` if the kernel has handed it over (TP_STATUS_USER), else None.
@@ -374,6 +379,9 @@ impl Drain {
             // SAFETY: `fds` is a live array of 2 pollfds (a negative fd is ignored).
             let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
             if r >= 0 {
+                if fds[0].revents & libc::POLLERR != 0 {
+                    self.clear_error()?;
+                }
                 return Ok(fds[1].revents & libc::POLLIN != 0);
             }
             let e = Error::last("poll the packet socket");
@@ -381,6 +389,26 @@ impl Drain {
                 return Err(e);
             }
         }
+    }
+
+    /// Reads and so clears the socket's pending error (getsockopt SO_ERROR): the kernel sets
+    /// ENETDOWN when the captured interface goes down or away, and poll(2) would report it
+    /// again and again. Packets stop coming from a deleted interface; the capture goes on
+    /// until stopped (and with every interface, the others still come).
+    fn clear_error(&self) -> Result<()> {
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `len` are live and `len` is the size of `err`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        check(r, "getsockopt(SO_ERROR)").map(drop)
     }
 
     /// Packets the kernel dropped since the last call (getsockopt PACKET_STATISTICS, which
