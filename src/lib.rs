@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::netinfo::Link>()?;
     m.add_class::<py::netinfo::Addr>()?;
     m.add_class::<py::netinfo::Route>()?;
+    py::capture::register(m)?;
     for f in [
         wrap_pyfunction!(py::net::net_link, m)?,
         wrap_pyfunction!(py::net::net_links, m)?,

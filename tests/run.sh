@@ -20,8 +20,13 @@ command -v newuidmap >/dev/null || need_apt+=(uidmap)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
+# Packet capture files are checked with the real readers (tests/test_capture.py).
+command -v tcpdump >/dev/null || need_apt+=(tcpdump)
+command -v tshark >/dev/null || need_apt+=(tshark)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]} (apt-get)"
+    # tshark's wireshark-common asks whether non-root users may capture: no (pyns captures).
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 

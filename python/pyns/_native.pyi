@@ -67,6 +67,8 @@ __all__ = [
     "netns_persist",
     "net_wire",
     "netns_exec_mnt",
+    "PacketCapture",
+    "capture_start",
 ]
 
 KINDS: Final[tuple[str, ...]]
@@ -438,3 +440,22 @@ def resolve_namespace(
 ) -> tuple[Namespace, bool]: ...
 
 NETNS_DIR: Final[str]
+
+# packet capture (src/py/capture.rs)
+@final
+class PacketCapture:
+    def stop(self) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def interface(self) -> Optional[str]: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def captured(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+
+def capture_start(
+    path: Union[str, os.PathLike[str]], netns: _Netns = None, interface: Optional[str] = None
+) -> PacketCapture: ...

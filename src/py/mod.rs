@@ -1,5 +1,6 @@
 //! The Python bindings: one file per Python-facing concept; no syscalls here.
 
+pub mod capture;
 pub mod errors;
 pub mod hostfs;
 pub mod idmap;

@@ -2,6 +2,7 @@
 
 pub mod bpf;
 pub mod caps;
+pub mod capture;
 pub mod error;
 pub mod hostfs;
 pub mod idmap;
@@ -11,6 +12,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod net;
 pub mod ns;
+pub mod pcapng;
 pub mod pidfd;
 pub mod spawn;
 pub mod task;

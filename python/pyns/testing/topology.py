@@ -20,6 +20,7 @@ from .. import _native, net
 from .._native import Namespace
 from ..process import Process
 from . import routing
+from .capture import Captures
 from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
@@ -53,7 +54,7 @@ def _destination(dst: _Network) -> str:
     return "default" if dst.prefixlen == 0 else str(dst)
 
 
-class Topology(Faults, Probes, HostFiles):
+class Topology(Faults, Probes, HostFiles, Captures):
     """Hosts, routers and switches joined by links, torn down on exit.
 
     Use it as a context manager (or call ``close()``). On exit, also after an exception or
@@ -611,6 +612,7 @@ class Topology(Faults, Probes, HostFiles):
             for p in self._processes:
                 p.wait()
         finally:
+            self._stop_captures()
             self._processes.clear()
             for node in self._nodes.values():
                 node._close()
