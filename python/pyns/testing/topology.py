@@ -18,11 +18,12 @@ from typing import Optional, Union
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from . import routing
+from . import clocks, routing
 from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
+from .addressing import mirror_address
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
@@ -56,7 +57,11 @@ class Topology(Faults):
     descriptors, and spawned programs get SIGKILL when their parent thread dies (pdeathsig).
 
     Addresses are deterministic: each link without ``subnet=`` gets the next free /24 of
-    10.0.0.0/8 (10.0.0.0/24, 10.0.1.0/24, ...); ``a`` gets .1, ``b`` gets .2. Once a router
+    10.0.0.0/8 (10.0.0.0/24, 10.0.1.0/24, ...); ``a`` gets .1, ``b`` gets .2. Every link with
+    an IPv4 subnet is dual stack: it also gets that subnet's IPv6 /64 (10.0.<n>.0/24 ->
+    fd00:0:0:<n in hex>::/64, other subnets fd00:1:<network address>::/64; see
+    ``pyns.testing.addressing.mirror``) with the same host numbers (fd00:0:0:1::2), usable at
+    once (no duplicate address detection: IFA_F_NODAD); ``host.ip(family=6)``. Once a router
     (``t.router(name)`` or ``t.host(name, forwarding=True)``) is part of the topology, routes
     are kept up to date after every link: each host reaches every subnet (shortest path; a
     host with a single way out gets a default route).
@@ -157,7 +162,15 @@ class Topology(Faults):
         if self.persist:
             _native.netns_persist(ns, f"{self.prefix}-{name}")
 
-    def host(self, name: str, *, mnt: bool = False, forwarding: bool = False) -> Host:
+    def host(
+        self,
+        name: str,
+        *,
+        mnt: bool = False,
+        forwarding: bool = False,
+        monotonic: Optional[float] = None,
+        boottime: Optional[float] = None,
+    ) -> Host:
         """Adds a host: new network and UTS namespaces (hostname = `name`), ``lo`` up.
 
         Args:
@@ -165,21 +178,29 @@ class Topology(Faults):
             mnt: give it a mount namespace too (``/`` recursively private): mounts made by its
                 programs stay inside.
             forwarding: let it route between its links (IPv4 and IPv6), like ``router()``.
+            monotonic, boottime: seconds added to CLOCK_MONOTONIC / CLOCK_BOOTTIME for the
+                programs the host spawns (each starts in a time namespace with these offsets;
+                ``pyns.testing.clocks``). CLOCK_REALTIME cannot be namespaced by the kernel:
+                the wall clock stays the same for every host.
 
         Returns:
             The ``Host``.
 
         Raises:
-            ValueError: a bad or duplicate name, or the topology is closed.
+            TypeError: an offset that is not a number.
+            ValueError: a bad or duplicate name, an offset out of range, or the topology is
+                closed.
             PermissionError: without CAP_SYS_ADMIN (root, or inside a user namespace).
         """
         name = self._new_name(name)
+        offsets = clocks.offsets(monotonic, boottime)
         net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding))
         handles = {"net": net_ns}
         for kind, ns in (("uts", uts), ("mnt", mntns)):
             if ns is not None:
                 handles[kind] = ns
         host = Host(self, name, handles, bool(forwarding))
+        host.clocks = offsets
         self._nodes[name] = host
         self._routers += host.forwarding
         self._persist(name, net_ns)
@@ -230,6 +251,7 @@ class Topology(Faults):
             self._subnets.release(network)
             raise
         sw = Switch(self, name, {"net": net_ns}, network)
+        sw._segment.subnet6 = self._subnets.twin(network)
         self._nodes[name] = sw
         self._persist(name, net_ns)
         return sw
@@ -302,7 +324,7 @@ class Topology(Faults):
         claimed: Optional[_Network] = None
         if sw is not None:
             assert isinstance(sw, Switch)
-            network = sw.subnet
+            network, net6 = sw.subnet, sw._segment.subnet6
             mine = nth(network, sw._hosts + 1)
             ifaces = (None, mine) if sw is na else (mine, None)
         elif addresses is not None:
@@ -312,14 +334,20 @@ class Topology(Faults):
                 raise ValueError(f"addresses {addresses} mix IPv4 and IPv6")
             self._subnets.reserve(network)
             claimed, ifaces = network, (ia, ib)
+            net6 = self._subnets.twin(network)
         else:
             network = claimed = self._subnets.claim(subnet)
             ifaces = (nth(network, 1), nth(network, 2))
+            net6 = self._subnets.twin(network)
+        ifaces6 = tuple(
+            None if x is None or net6 is None else mirror_address(x, net6) for x in ifaces  # type: ignore[arg-type]
+        )
         try:
             if sw is nb:  # made from the switch's side, where the bridge is
-                self._wire(nb, na, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu)
+                self._wire(nb, na, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu,
+                           (ifaces6[1], ifaces6[0]))
             else:
-                self._wire(na, nb, names, ifaces, mtu)
+                self._wire(na, nb, names, ifaces, mtu, ifaces6)  # type: ignore[arg-type]
         except BaseException:
             if claimed is not None:
                 self._subnets.release(claimed)
@@ -327,11 +355,13 @@ class Topology(Faults):
         if isinstance(sw, Switch):
             sw._hosts += 1
         veth = Veth(na, nb, names, network, ifaces)
-        for node, iface in zip((na, nb), ifaces):
+        veth.addresses6 = tuple(None if x is None else str(x) for x in ifaces6)
+        for node, iface, iface6 in zip((na, nb), ifaces, ifaces6):
             node.links.append(veth)
-            if iface is not None:
-                assert isinstance(node, Host)
-                node._addresses.append((veth.ifname(node), iface))
+            for x in (iface, iface6):
+                if x is not None:
+                    assert isinstance(node, Host)
+                    node._addresses.append((veth.ifname(node), x))
         self._links.append(veth)
         if self._routers:
             self.route()
@@ -389,6 +419,7 @@ class Topology(Faults):
         names: tuple[str, str],
         ifaces: tuple[Optional[_Interface], Optional[_Interface]],
         mtu: Optional[int],
+        ifaces6: tuple[Optional[_Interface], Optional[_Interface]] = (None, None),
     ) -> None:
         """The veth from `a`'s side, its peer born in `b`; a switch's end is a bridge port."""
         _native.net_wire(
@@ -400,6 +431,8 @@ class Topology(Faults):
             None if ifaces[1] is None else str(ifaces[1]),
             mtu,
             BRIDGE if isinstance(a, Switch) else None,
+            None if ifaces6[0] is None else str(ifaces6[0]),
+            None if ifaces6[1] is None else str(ifaces6[1]),
         )
 
     # ------------------------------------------------------------------ routing
