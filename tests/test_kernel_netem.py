@@ -185,15 +185,17 @@ def test_reorder_sends_some_packets_ahead_of_the_delayed_ones(pair) -> None:
     assert ahead >= 20, got  # ~50 expected (Binomial(100, 0.5), sd 5)
 
 
-def test_normal_distribution_table_is_sent_and_spreads_the_delay(pair) -> None:
+def test_normal_distribution_table_is_sent_and_has_tails(pair) -> None:
     a, _ = pair
     base = min(round_trips(pair, 20))
-    shape_or_skip("a0", a, delay_ms=DELAY_MS, jitter_ms=5, distribution="normal")
-    extra = sorted(t - base for t in round_trips(pair, 40))
-    median = statistics.median(extra)
-    assert DELAY_RATIO[0] < median / (DELAY_MS / 1000) < DELAY_RATIO[1], extra
-    deciles = statistics.quantiles(extra, n=10)
-    assert deciles[-1] - deciles[0] > 0.004, extra  # ~13 ms expected (2 * 1.28 sd)
+    delay, jitter = 0.030, 0.015
+    shape_or_skip("a0", a, delay_ms=delay * 1000, jitter_ms=jitter * 1000, distribution="normal")
+    extra = sorted(t - base for t in round_trips(pair, 60))
+    # Uniform jitter never goes below delay - jitter (15 ms); the normal table has sd = jitter,
+    # so 13.6 % of the delays fall below 0.9 * 15 ms (z < -1.1): among 60, one at least but
+    # once in ~7,000 runs. A busy machine only adds time, so these bounds hold under load.
+    assert extra[0] < 0.9 * (delay - jitter), extra
+    assert statistics.median(extra) > 0.5 * delay, extra
 
 
 def test_every_knob_reaches_the_kernel_as_tc_shows_it(pair) -> None:
