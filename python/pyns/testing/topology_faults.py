@@ -80,7 +80,7 @@ class Faults:
 
         Any two hosts or routers, however far apart (through routers and switches): FIB rules
         in the receiver drop what the other sends it (``from <its address> to <mine>
-        blackhole``), and nothing else; both still reach the routers between them, and
+        blackhole``, for IPv4 and for the links' IPv6 twins alike), and nothing else; both still reach the routers between them, and
         forwarded traffic flows. Programs see no error, only silence (a TCP connect times
         out, established connections stall). A switch and a node linked to it, or a single
         ``Veth``, cut that link instead (both ends drop everything). ``heal`` ends it.
