@@ -44,10 +44,12 @@ def _ip_rule(t: Topology, a: Host, b: Host) -> Impl:
     cmds = []
     for verb in ("add", "del"):
         for src, dst in ((a, b), (b, a)):
-            cmds.append(
-                ["ip", "-n", f"{t.prefix}-{dst.name}", "rule", verb, "pref", "500",
-                 "from", src.ip(), "to", dst.ip(), "blackhole"]  # fmt: skip
-            )
+            for family in (4, 6):  # the links are dual stack: pyns cuts both
+                cmds.append(
+                    ["ip", f"-{family}", "-n", f"{t.prefix}-{dst.name}", "rule", verb, "pref",
+                     "500", "from", src.ip(family=family), "to", dst.ip(family=family),
+                     "blackhole"]  # fmt: skip
+                )
 
     def op() -> None:
         for c in cmds:
@@ -94,8 +96,9 @@ def rows(ctx: Ctx) -> list[Row]:
             base="ip rule",
             target=0.1,
             batch=20,
-            note="pyns: 2 FIB rules added (RTM_NEWRULE, one in each receiver) and deleted; "
-            "ip rule: the same 4 changes by `ip -n NS rule add/del ... blackhole` processes",
+            note="pyns: 4 FIB rules added (RTM_NEWRULE, IPv4 and IPv6 in each receiver) and "
+            "deleted; ip rule: the same 8 changes by `ip -n NS rule add/del ... blackhole` "
+            "processes",
         ),
         Row(
             f"one cut among {n} hosts on a switch vs among 10",

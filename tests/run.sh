@@ -30,6 +30,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+if ! command -v etcd >/dev/null || ! command -v etcdctl >/dev/null; then
+    # For tests/test_etcd_partition.py (it skips, naming the packages, only if this fails).
+    echo "tests/run.sh: installing etcd-server etcd-client (apt-get)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends etcd-server etcd-client >/dev/null) \
+        || echo "tests/run.sh: could not install etcd-server etcd-client" >&2
+fi
+
 PYTHON=/usr/bin/python3 bash install.sh "$VENV" --force-reinstall --no-deps
 echo "tests/run.sh: installing the test requirements (tests/requirements.txt)"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt

@@ -121,3 +121,25 @@ def test_claimed_subnets_never_overlap(requests: list[Optional[str]]) -> None:
             assert str(got) == r
         assert not any(got.overlaps(h) for h in held), (got, held)
         held.append(got)
+
+
+def test_every_ipv4_subnet_has_a_distinct_ipv6_twin() -> None:
+    from pyns.testing.addressing import mirror, mirror_address
+
+    net = ipaddress.ip_network
+    assert str(mirror(net("10.0.0.0/24"))) == "fd00::/64"
+    assert str(mirror(net("10.0.17.0/24"))) == "fd00:0:0:11::/64"
+    assert str(mirror(net("10.255.255.0/24"))) == "fd00:0:0:ffff::/64"
+    assert str(mirror(net("192.168.7.0/24"))) == "fd00:1:c0a8:700::/64"
+    assert str(mirror(net("10.0.0.0/30"))) == "fd00:1:a00::/64"
+    assert mirror(net("10.0.0.0/30")) != mirror(net("10.0.0.4/30"))
+    iface = ipaddress.ip_interface("10.0.3.2/24")
+    assert str(mirror_address(iface, mirror(iface.network))) == "fd00:0:0:3::2/64"
+    s = Subnets()
+    a = s.claim()
+    assert str(s.twin(a)) == "fd00::/64" and s.twin(net("fd00:9::/64")) is None
+    with pytest.raises(ValueError, match="overlaps fd00::/64"):
+        s.claim("fd00::/60")
+    s.release(a)  # the twin goes with it
+    s.claim("fd00::/60")
+    assert s.twin(s.claim()) is None  # its twin would overlap fd00::/60: IPv4 only

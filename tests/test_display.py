@@ -97,7 +97,7 @@ def test_topology_html_lists_nodes_links_and_addresses():
         t.link(r, b, subnet="10.9.2.0/24")
         t.partition(r, b)
         page = t._repr_html_()
-        assert "<td>a</td><td>host</td><td>eth0</td><td>10.9.1.1/24</td>" in page
+        assert "<td>a</td><td>host</td><td>eth0</td><td>10.9.1.1/24, fd00:0:0:901::1/64</td>" in page
         assert "<td>r</td><td>router</td><td>eth0, eth1</td>" in page
         assert "b&lt;i&gt;" in page and "<i>" not in page
         assert "<td>10.9.2.0/24</td><td>10.9.2.1/24, 10.9.2.2/24</td><td>partitioned</td>" in page

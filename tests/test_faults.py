@@ -506,7 +506,10 @@ def test_loss_on_any_kernel_is_binomial(topology: Topology) -> None:
     from pyns.testing import impairments
 
     support = impairments()
-    assert set(support) == {"delay_ms", "jitter_ms", "loss_pct", "rate_mbit"}
+    assert set(support) == {
+        "delay_ms", "jitter_ms", "distribution", "loss_pct", "loss_correlation_pct",
+        "duplicate_pct", "reorder_pct", "corrupt_pct", "limit", "rate_mbit",
+    }
     assert support["loss_pct"] and support["rate_mbit"]  # netem, or bpf(2) as root
     a, b = topology.host("a"), topology.host("b")
     topology.link(a, b)
@@ -542,7 +545,7 @@ def test_shape_without_netem_refuses_delay_before_changing_anything(topology: To
         topology.shape(a, b, delay_ms=10, rate_mbit=10)
     for part in ("sch_netem", "modprobe sch_netem", "linux-image"):
         assert part in str(e.value)
-    assert v._shape == dict(delay_ms=None, jitter_ms=None, loss_pct=None, rate_mbit=50)
+    assert v._shape is not None and v._shape["rate_mbit"] == 50 and v._shape["delay_ms"] is None
     with pytest.raises(ValueError, match="loss_pct"):
         topology.shape(a, b, loss_pct=150, rate_mbit=1)
     assert v._shape["rate_mbit"] == 50

@@ -40,7 +40,7 @@ def pair(make_netns: Callable[[], pyns.Namespace]) -> Iterator[tuple[pyns.Namesp
     yield a, b
 
 
-def shape_or_skip(link: str, ns: pyns.Namespace, **kw: float) -> None:
+def shape_or_skip(link: str, ns: pyns.Namespace, **kw: object) -> None:
     try:
         net.shape(link, netns=ns, **kw)
     except pyns.UnsupportedError as e:
@@ -139,3 +139,75 @@ def test_loss_drops_the_asked_share_within_binomial_bounds(pair) -> None:
     p = 0.7
     sd = math.sqrt(sent * p * (1 - p))
     assert abs(got - sent * p) < 5 * sd, (got, sent)
+
+
+def _burst(pair: tuple[pyns.Namespace, ...], sent: int) -> list[int]:
+    """`sent` numbered datagrams from the first namespace to the second, in one burst; the
+    numbers in the order they arrived (until 0.5 s of silence)."""
+    a, b = pair
+    with udp(b, "10.9.0.2") as srv, udp(a, "10.9.0.1") as cli:
+        for i in range(sent):
+            cli.sendto(b"%d" % i, srv.getsockname())
+        srv.settimeout(0.5)
+        got = []
+        try:
+            while True:
+                got.append(int(srv.recvfrom(64)[0]))
+        except socket.timeout:
+            pass
+    return got
+
+
+def test_duplicate_sends_the_asked_share_twice(pair) -> None:
+    a, _ = pair
+    round_trips(pair, 1)  # neighbours known
+    shape_or_skip("a0", a, duplicate_pct=30)
+    sent = 1000
+    got = _burst(pair, sent)
+    assert set(got) == set(range(sent)), "nothing lost"
+    dups = len(got) - sent
+    p = 0.3  # Binomial(1000, 0.3): 300 +- 5 sd
+    assert abs(dups - sent * p) < 5 * math.sqrt(sent * p * (1 - p)), dups
+
+
+def test_reorder_sends_some_packets_ahead_of_the_delayed_ones(pair) -> None:
+    a, _ = pair
+    round_trips(pair, 1)
+    shape_or_skip("a0", a, delay_ms=200)  # delay alone keeps the order
+    got = _burst(pair, 100)
+    assert got == list(range(100))
+    shape_or_skip("a0", a, delay_ms=200, reorder_pct=50)
+    got = _burst(pair, 100)
+    assert sorted(got) == list(range(100))
+    # A packet sent at once arrives before every earlier one still delayed (200 ms is far
+    # longer than the burst): count those that overtook an earlier number.
+    ahead = sum(1 for i, n in enumerate(got) if any(m < n for m in got[i + 1 :]))
+    assert ahead >= 20, got  # ~50 expected (Binomial(100, 0.5), sd 5)
+
+
+def test_normal_distribution_table_is_sent_and_has_tails(pair) -> None:
+    a, _ = pair
+    base = min(round_trips(pair, 20))
+    delay, jitter = 0.030, 0.015
+    shape_or_skip("a0", a, delay_ms=delay * 1000, jitter_ms=jitter * 1000, distribution="normal")
+    extra = sorted(t - base for t in round_trips(pair, 60))
+    # Uniform jitter never goes below delay - jitter (15 ms); the normal table has sd = jitter,
+    # so 13.6 % of the delays fall below 0.9 * 15 ms (z < -1.1): among 60, one at least but
+    # once in ~7,000 runs. A busy machine only adds time, so these bounds hold under load.
+    assert extra[0] < 0.9 * (delay - jitter), extra
+    assert statistics.median(extra) > 0.5 * delay, extra
+
+
+def test_every_knob_reaches_the_kernel_as_tc_shows_it(pair) -> None:
+    import subprocess
+
+    a, _ = pair
+    shape_or_skip("a0", a, delay_ms=20, jitter_ms=5, distribution="pareto", loss_pct=10,
+                  loss_correlation_pct=25, duplicate_pct=5, reorder_pct=10, corrupt_pct=1,
+                  limit=500)  # fmt: skip
+    with a.enter():
+        out = subprocess.run(["tc", "qdisc", "show", "dev", "a0"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    for part in ("netem", "limit 500", "delay 20ms  5ms", "loss 10% 25%", "duplicate 5%",
+                 "reorder 10%", "corrupt 1%", "gap 1"):  # fmt: skip
+        assert part in out, out

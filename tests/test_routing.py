@@ -172,3 +172,33 @@ def test_every_host_reaches_every_other_when_junctions_route(
     for src in addresses:
         for target in (t for ifaces in addresses.values() for t in ifaces):
             assert model.forward(routes, src, target) is not None, (src, str(target))
+
+
+def test_dual_stack_twins_route_like_their_ipv4_subnets() -> None:
+    """With every subnet's IPv6 twin (addressing.mirror), each IPv4 route has an IPv6 one
+    through the same router, in the same order."""
+    from pyns.testing.addressing import mirror, mirror_address
+
+    segments = [["h", "r1"], ["h", "r2"], ["r1", "x"], ["r2", "y"], ["x", "r3"], ["r3", "z"]]
+    v4 = wire(segments)
+    dual = {
+        node: [a for x in ifaces for a in (x, mirror_address(x, mirror(x.network)))]  # type: ignore[arg-type]
+        for node, ifaces in v4.items()
+    }
+    routers = ["r1", "r2", "r3"]
+    routes = compute(dual, routers)
+    for node, found in routes.items():
+        four = [x for x in found if x.dst.version == 4]
+        six = [x for x in found if x.dst.version == 6]
+        assert four == compute(v4, routers)[node]
+        assert [twin(x) for x in four] == six
+
+
+def twin(route: Route) -> Route:
+    """The IPv6 twin of an IPv4 route between /24s."""
+    via = ipaddress.IPv4Interface(f"{route.via}/24")
+    from pyns.testing.addressing import mirror, mirror_address
+
+    gateway = str(mirror_address(via, mirror(via.network)).ip)
+    dst = DEFAULT[6] if route.default else mirror(route.dst)  # type: ignore[arg-type]
+    return Route(dst, gateway)

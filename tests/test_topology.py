@@ -71,7 +71,8 @@ def test_linked_pair_gets_addresses_names_and_traffic(topology: Topology) -> Non
     a, b = topology.host("a"), topology.host("b")
     link = topology.link(a, b, subnet="10.9.0.0/24")
     assert isinstance(link, Veth)
-    assert a.addresses == ["10.9.0.1/24"] and b.addresses == ["10.9.0.2/24"]
+    assert a.addresses == ["10.9.0.1/24", "fd00:0:0:900::1/64"]  # dual stack: a /64 twin
+    assert b.addresses == ["10.9.0.2/24", "fd00:0:0:900::2/64"]
     assert a.ip() == "10.9.0.1" and b.ip(a) == "10.9.0.2" and b.ip("eth0") == "10.9.0.2"
     assert a.interfaces == ["eth0"] and link.addresses == ("10.9.0.1/24", "10.9.0.2/24")
     assert set(a.namespaces) == {"net", "uts"}
@@ -90,9 +91,9 @@ def test_addresses_are_deterministic_and_mtu_applies(topology: Topology) -> None
     topology.link(a, b, mtu=1400)
     topology.link(b, c)
     topology.link(a, c, addresses=("192.168.7.10/24", "192.168.7.20/24"))
-    assert a.addresses == ["10.0.0.1/24", "192.168.7.10/24"]
-    assert b.addresses == ["10.0.0.2/24", "10.0.1.1/24"]
-    assert c.addresses == ["10.0.1.2/24", "192.168.7.20/24"]
+    assert a.addresses == ["10.0.0.1/24", "fd00::1/64", "192.168.7.10/24", "fd00:1:c0a8:700::a/64"]
+    assert b.addresses == ["10.0.0.2/24", "fd00::2/64", "10.0.1.1/24", "fd00:0:0:1::1/64"]
+    assert c.addresses == ["10.0.1.2/24", "fd00:0:0:1::2/64", "192.168.7.20/24", "fd00:1:c0a8:700::14/64"]
     assert c.interfaces == ["eth0", "eth1"] and c.ip(a) == "192.168.7.20"
     assert net.link("eth0", netns=a.netns).mtu == 1400
     assert net.link("eth0", netns=b.netns).mtu == 1400
@@ -103,8 +104,10 @@ def test_router_chain_routes_and_reaches(topology: Topology) -> None:
     a, r, b = topology.host("a"), topology.router("r"), topology.host("b")
     topology.link(a, r)
     topology.link(r, b)
-    assert [(x.dst, x.via) for x in net.routes(netns=a.netns) if x.via] == [("default", "10.0.0.2")]
-    assert [(x.dst, x.via) for x in net.routes(netns=b.netns) if x.via] == [("default", "10.0.1.1")]
+    assert [(x.dst, x.via) for x in net.routes(netns=a.netns) if x.via] == [
+        ("default", "10.0.0.2"), ("default", "fd00::2")]  # fmt: skip
+    assert [(x.dst, x.via) for x in net.routes(netns=b.netns) if x.via] == [
+        ("default", "10.0.1.1"), ("default", "fd00:0:0:1::1")]  # fmt: skip
     with b.enter():
         server = socket.create_server((b.ip(), 0))
     with server, sock(a, socket.SOCK_STREAM) as c:
@@ -124,7 +127,7 @@ def test_two_routers_and_a_star(topology: Topology) -> None:
     star = [topology.host(f"s{i}") for i in range(3)]
     for s in star:
         topology.link(s, r2)
-    r1_routes = {x.dst: x.via for x in net.routes(netns=r1.netns) if x.via}
+    r1_routes = {x.dst: x.via for x in net.routes(netns=r1.netns) if x.via and "." in x.via}
     assert r1_routes == {"10.0.2.0/24": "10.0.1.2", "10.0.3.0/24": "10.0.1.2",
                          "10.0.4.0/24": "10.0.1.2", "10.0.5.0/24": "10.0.1.2"}  # fmt: skip
     assert udp_echo(a, b) and udp_echo(star[0], a) and udp_echo(star[1], star[2])
@@ -359,7 +362,7 @@ def test_bad_numbers_and_refused_links_change_nothing(topology: Topology) -> Non
         topology.link(a, b)
     assert a.interfaces == [] and a.addresses == [] and len(topology.links) == 2
     link = topology.link(a, c)  # gets the subnet and the name the refused link had
-    assert link.names == ("eth0", "eth1") and a.addresses == ["10.0.0.1/24"]
+    assert link.names == ("eth0", "eth1") and a.addresses == ["10.0.0.1/24", "fd00::1/64"]
     for kw in ({"rate_mbit": float("nan")}, {"delay_ms": -1}, {"delay_ms": 2**2000}):
         with pytest.raises(ValueError, match=next(iter(kw))):
             topology.shape(a, c, **kw)  # type: ignore[arg-type]
@@ -536,7 +539,7 @@ def test_rootless_hosts_in_a_child_sharing_the_host_netns(nobody) -> None:
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(['10.0.0.1/24'], 'b', 'b', ['10.0.0.2'])"
+    assert out.stdout.strip() == "(['10.0.0.1/24', 'fd00::1/64'], 'b', 'b', ['10.0.0.2', 'fd00::2'])"
 
 
 def test_plugin_checks_and_light_import(nobody) -> None:
@@ -571,7 +574,7 @@ def test_repr_and_lookup(topology: Topology) -> None:
     a = topology.host("a")
     sw = topology.switch("sw", subnet="10.5.0.0/24")
     link = topology.link(a, sw)
-    assert repr(a) == "<pyns.testing.Host host 'a' addresses=['10.5.0.1/24']>"
+    assert repr(a) == "<pyns.testing.Host host 'a' addresses=['10.5.0.1/24', 'fd00:0:0:500::1/64']>"
     assert repr(sw) == "<pyns.testing.Switch 'sw' subnet='10.5.0.0/24'>"
     assert repr(link) == "<pyns.testing.Veth a:eth0=10.5.0.1/24 <-> sw:eth0>"
     assert topology["a"] is a and topology.hosts == [a] and topology.switches == [sw]

@@ -57,6 +57,7 @@ __all__ = [
     "resolve_namespace",
     "NETNS_DIR",
     "net_shape",
+    "net_shape_check",
     "net_unshape",
     "net_blackhole",
     "net_bpf_loss",
@@ -402,6 +403,24 @@ def net_shape(
     jitter_ms: Optional[float] = None,
     loss_pct: Optional[float] = None,
     rate_mbit: Optional[float] = None,
+    distribution: Optional[str] = None,
+    loss_correlation_pct: Optional[float] = None,
+    duplicate_pct: Optional[float] = None,
+    reorder_pct: Optional[float] = None,
+    corrupt_pct: Optional[float] = None,
+    limit: Optional[int] = None,
+) -> None: ...
+def net_shape_check(
+    delay_ms: Optional[float] = None,
+    jitter_ms: Optional[float] = None,
+    loss_pct: Optional[float] = None,
+    rate_mbit: Optional[float] = None,
+    distribution: Optional[str] = None,
+    loss_correlation_pct: Optional[float] = None,
+    duplicate_pct: Optional[float] = None,
+    reorder_pct: Optional[float] = None,
+    corrupt_pct: Optional[float] = None,
+    limit: Optional[int] = None,
 ) -> None: ...
 def net_unshape(name: str, netns: _Netns = None) -> None: ...
 def net_blackhole(name: str, netns: _Netns = None) -> None: ...
@@ -433,6 +452,8 @@ def net_wire(
     peer_cidr: Optional[str] = None,
     mtu: Optional[int] = None,
     master: Optional[str] = None,
+    cidr6: Optional[str] = None,
+    peer_cidr6: Optional[str] = None,
 ) -> None: ...
 def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(

@@ -379,32 +379,55 @@ def shape(
     jitter_ms: Optional[float] = None,
     loss_pct: Optional[float] = None,
     rate_mbit: Optional[float] = None,
+    distribution: Optional[str] = None,
+    loss_correlation_pct: Optional[float] = None,
+    duplicate_pct: Optional[float] = None,
+    reorder_pct: Optional[float] = None,
+    corrupt_pct: Optional[float] = None,
+    limit: Optional[int] = None,
     netns: NetnsLike = None,
 ) -> None:
     """Shapes what a link sends, like ``tc qdisc replace dev NAME root netem ... / tbf ...``.
 
-    Delay, jitter and loss are netem's (a root qdisc ``1:``), the rate is tbf's (under netem
-    when both are asked for). Both are configured by netlink; no ``tc`` process runs. Any
-    earlier shape of the link is replaced. Only the link's own egress is shaped: shape both
-    ends of a veth to shape both directions.
+    Everything but the rate is netem's (a root qdisc ``1:``), the rate is tbf's (under netem
+    when both are asked for). Both are configured by netlink; no ``tc`` process runs (a
+    ``distribution`` table is read from iproute2's ``<name>.dist`` file, as ``tc`` reads it,
+    and sent by netlink). Any earlier shape of the link is replaced. Only the link's own egress
+    is shaped: shape both ends of a veth to shape both directions.
 
     Args:
         name: the link.
         delay_ms: added one-way delay in milliseconds.
         jitter_ms: random variation of the delay, in milliseconds.
+        distribution: how the delay varies within the jitter: ``"uniform"`` (the default),
+            ``"normal"``, ``"pareto"`` or ``"paretonormal"`` (needs jitter_ms > 0).
         loss_pct: share of packets dropped at random, in percent (0 to 100).
+        loss_correlation_pct: how much a packet's loss depends on the previous packet's, in
+            percent (needs loss_pct).
+        duplicate_pct: share of packets sent twice, in percent.
+        reorder_pct: share of packets sent at once, ahead of the delayed others, in percent
+            (needs delay_ms > 0).
+        corrupt_pct: share of packets with one random bit flipped, in percent.
+        limit: packets netem queues at most (default 10,000).
         rate_mbit: the rate limit in Mbit/s.
         netns: where the link is; default: the calling thread's network namespace.
 
     Raises:
-        TypeError: a setting that is not a number.
-        ValueError: a bad name, a negative, non-finite or too large number, loss above 100,
-            a zero rate, or no setting at all.
+        TypeError: a setting that is not a number (limit: not an int; distribution: not a str).
+        ValueError: a bad name, a negative, non-finite or too large number, a percentage above
+            100, a zero rate or limit, an unknown distribution, reorder_pct without delay_ms,
+            distribution without jitter_ms, loss_correlation_pct without loss_pct, or no
+            setting at all.
         LookupError: there is no such link.
-        pyns.UnsupportedError: delay, jitter or loss on a kernel without the netem qdisc.
+        pyns.UnsupportedError: anything but the rate on a kernel without the netem qdisc (the
+            message names sch_netem and how to get it), or a distribution whose table is not
+            installed (iproute2), before anything is changed.
         PermissionError: without CAP_NET_ADMIN.
     """
-    _native.net_shape(name, netns, delay_ms, jitter_ms, loss_pct, rate_mbit)
+    _native.net_shape(
+        name, netns, delay_ms, jitter_ms, loss_pct, rate_mbit, distribution,
+        loss_correlation_pct, duplicate_pct, reorder_pct, corrupt_pct, limit,
+    )
 
 
 def unshape(name: str, *, netns: NetnsLike = None) -> None:

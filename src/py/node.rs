@@ -61,8 +61,8 @@ pub fn netns_persist(py: Python<'_>, ns: PyRef<'_, PyNamespace>, name: &str) -> 
     Ok(py.detach(|| netns::persist(&ns, name))?)
 }
 
-/// Brings the link `name` up (if `up`) and gives it `cidr`.
-fn configure(r: &mut Rtnl, name: &str, up: bool, cidr: Option<&Cidr>) -> Result<()> {
+/// Brings the link `name` up (if `up`) and gives it `cidrs`.
+fn configure(r: &mut Rtnl, name: &str, up: bool, cidrs: &[Cidr]) -> Result<()> {
     if up {
         let change = Change {
             up: Some(true),
@@ -70,21 +70,20 @@ fn configure(r: &mut Rtnl, name: &str, up: bool, cidr: Option<&Cidr>) -> Result<
         };
         link::change(r, name, &change)?;
     }
-    match cidr {
-        Some(c) => {
-            let index = link::index(r, name)?;
-            addr::add(r, index, name, c)
-        }
-        None => Ok(()),
+    if cidrs.is_empty() {
+        return Ok(());
     }
+    let index = link::index(r, name)?;
+    cidrs.iter().try_for_each(|c| addr::add(r, index, name, c))
 }
 
 /// A topology link in four requests: a veth `name` in `netns`, up and enslaved to the bridge
 /// `master`, whose peer `peer` is born in `peer_netns`, with `mtu` on both ends; `cidr` on the
-/// first end; the peer up with `peer_cidr`.
+/// first end; the peer up with `peer_cidr`; `cidr6`/`peer_cidr6`: a second (IPv6) address of
+/// each end.
 #[pyfunction]
 #[pyo3(signature = (name, peer, netns, peer_netns, cidr=None, peer_cidr=None, mtu=None,
-                    master=None))]
+                    master=None, cidr6=None, peer_cidr6=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn net_wire(
     py: Python<'_>,
@@ -96,18 +95,22 @@ pub fn net_wire(
     peer_cidr: Option<&str>,
     mtu: Option<u32>,
     master: Option<&str>,
+    cidr6: Option<&str>,
+    peer_cidr6: Option<&str>,
 ) -> PyResult<()> {
     valid_name("name", name)?;
     valid_name("peer", peer)?;
     if let Some(m) = master {
         valid_name("master", m)?;
     }
-    let parse = |c: Option<&str>| {
-        c.map(Cidr::parse)
-            .transpose()
+    let parse = |cs: [Option<&str>; 2]| {
+        cs.into_iter()
+            .flatten()
+            .map(Cidr::parse)
+            .collect::<std::result::Result<Vec<Cidr>, String>>()
             .map_err(PyValueError::new_err)
     };
-    let (cidr, peer_cidr) = (parse(cidr)?, parse(peer_cidr)?);
+    let (cidrs, peer_cidrs) = (parse([cidr, cidr6])?, parse([peer_cidr, peer_cidr6])?);
     let here = Netns::resolve(Some(netns), "netns")?;
     let there = Netns::resolve(Some(peer_netns), "peer_netns")?;
     let (t, pt) = (here.target()?, there.target()?);
@@ -120,9 +123,9 @@ pub fn net_wire(
                 master,
             };
             link::add_veth_with(r, name, peer, pt.fd(), &setup)?;
-            configure(r, name, false, cidr.as_ref())
+            configure(r, name, false, &cidrs)
         })?;
-        pt.rtnl(|r| configure(r, peer, true, peer_cidr.as_ref()))
+        pt.rtnl(|r| configure(r, peer, true, &peer_cidrs))
     })
     .map_err(|e| e.into())
 }

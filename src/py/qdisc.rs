@@ -2,12 +2,14 @@
 
 use std::os::fd::AsRawFd;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 
 use super::net::{f64_arg, no_link, valid_name, Netns};
 use crate::sys::bpf;
 use crate::sys::error::{Error, ErrorKind, Result};
+use crate::sys::net::distribution;
 use crate::sys::net::link;
 use crate::sys::net::qdisc::{self, handle, Netem, Qdisc, Tbf};
 use crate::sys::net::rtnl::Rtnl;
@@ -35,24 +37,42 @@ fn duration(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
     }
 }
 
-/// The qdiscs for the wanted shape: netem at the root for delay/jitter/loss, tbf for a rate
-/// (under netem when both are asked for).
-fn plan(
+/// A shape as asked for: every setting optional (`pyns.net.shape`'s keywords).
+#[derive(Debug, Default)]
+struct Wanted {
     delay_ms: Option<f64>,
     jitter_ms: Option<f64>,
+    distribution: Option<String>,
     loss_pct: Option<f64>,
+    loss_correlation_pct: Option<f64>,
+    duplicate_pct: Option<f64>,
+    reorder_pct: Option<f64>,
+    corrupt_pct: Option<f64>,
+    limit: Option<u32>,
     rate_mbit: Option<f64>,
-) -> PyResult<(Option<Netem>, Option<Tbf>)> {
-    let delay = duration("delay_ms", delay_ms)?;
-    let jitter = duration("jitter_ms", jitter_ms)?;
-    let loss = non_negative("loss_pct", loss_pct)?;
-    if loss.is_some_and(|l| l > 100.0) {
-        return Err(PyValueError::new_err(format!(
-            "loss_pct is a percentage from 0 to 100, not {}",
-            loss.unwrap_or_default()
-        )));
+}
+
+/// A percentage from 0 to 100, as a probability.
+fn percent(what: &str, v: Option<f64>) -> PyResult<Option<f64>> {
+    match non_negative(what, v)? {
+        Some(x) if x > 100.0 => Err(PyValueError::new_err(format!(
+            "{what} is a percentage from 0 to 100, not {x}"
+        ))),
+        v => Ok(v.map(|x| x / 100.0)),
     }
-    let rate = match non_negative("rate_mbit", rate_mbit)? {
+}
+
+/// The qdiscs for the wanted shape: netem at the root for everything but the rate, tbf for a
+/// rate (under netem when both are asked for). Reads the distribution table, if any.
+fn plan(w: &Wanted) -> PyResult<(Option<Netem>, Option<Tbf>)> {
+    let delay = duration("delay_ms", w.delay_ms)?;
+    let jitter = duration("jitter_ms", w.jitter_ms)?;
+    let loss = percent("loss_pct", w.loss_pct)?;
+    let loss_corr = percent("loss_correlation_pct", w.loss_correlation_pct)?;
+    let duplicate = percent("duplicate_pct", w.duplicate_pct)?;
+    let reorder = percent("reorder_pct", w.reorder_pct)?;
+    let corrupt = percent("corrupt_pct", w.corrupt_pct)?;
+    let rate = match non_negative("rate_mbit", w.rate_mbit)? {
         Some(r) if r * 1e6 / 8.0 < 1.0 => {
             return Err(PyValueError::new_err(format!(
                 "rate_mbit must be positive (at least 8e-6), not {r}"
@@ -60,18 +80,57 @@ fn plan(
         }
         r => r,
     };
-    if delay.is_none() && jitter.is_none() && loss.is_none() && rate.is_none() {
+    if w.limit == Some(0) {
         return Err(PyValueError::new_err(
-            "give at least one of delay_ms, jitter_ms, loss_pct and rate_mbit (unshape() \
-             removes a shape)",
+            "limit must be at least 1 packet, not 0",
+        ));
+    }
+    if loss_corr.is_some() && loss.is_none() {
+        return Err(PyValueError::new_err(
+            "loss_correlation_pct needs loss_pct (the loss it correlates)",
+        ));
+    }
+    if reorder.is_some() && delay.unwrap_or(0.0) <= 0.0 {
+        return Err(PyValueError::new_err(
+            "reorder_pct needs delay_ms > 0: netem reorders by sending some packets at once,              ahead of the delayed ones",
+        ));
+    }
+    let dist = match w.distribution.as_deref() {
+        None | Some("uniform") => Vec::new(),
+        Some(d) if distribution::NAMES.contains(&d) => {
+            if jitter.unwrap_or(0.0) <= 0.0 {
+                return Err(PyValueError::new_err(
+                    "distribution needs jitter_ms > 0 (it shapes how the delay varies)",
+                ));
+            }
+            distribution::load(d)?
+        }
+        Some(d) => {
+            return Err(PyValueError::new_err(format!(
+                "distribution must be 'uniform', 'normal', 'pareto' or 'paretonormal', not {d:?}"
+            )))
+        }
+    };
+    let netem_keys = [delay, jitter, loss, loss_corr, duplicate, reorder, corrupt];
+    let any_netem =
+        netem_keys.iter().any(Option::is_some) || w.limit.is_some() || w.distribution.is_some();
+    if !any_netem && rate.is_none() {
+        return Err(PyValueError::new_err(
+            "give at least one of delay_ms, jitter_ms, loss_pct, duplicate_pct, reorder_pct, \
+             corrupt_pct, limit and rate_mbit (unshape() removes a shape)",
         ));
     }
     let ns = |ms: Option<f64>| (ms.unwrap_or(0.0) * 1e6).round() as u64;
-    let netem = (delay.is_some() || jitter.is_some() || loss.is_some()).then(|| Netem {
+    let netem = any_netem.then(|| Netem {
         delay_ns: ns(delay),
         jitter_ns: ns(jitter),
-        loss: loss.unwrap_or(0.0) / 100.0,
-        limit: NETEM_LIMIT,
+        loss: loss.unwrap_or(0.0),
+        limit: w.limit.unwrap_or(NETEM_LIMIT),
+        loss_corr: loss_corr.unwrap_or(0.0),
+        duplicate: duplicate.unwrap_or(0.0),
+        reorder: reorder.unwrap_or(0.0),
+        corrupt: corrupt.unwrap_or(0.0),
+        dist,
     });
     let tbf = rate.map(|r| {
         let bytes = (r * 1e6 / 8.0).round() as u64;
@@ -93,13 +152,14 @@ fn plan(
 /// leaves the old shape as it was if the kernel refuses it (no netem), then tbf under netem.
 fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> Result<()> {
     let index = link::index(r, name)?;
+    let under_netem = netem.is_some();
     let root = match (netem, tbf) {
         (Some(n), _) => Qdisc::Netem(n),
         (None, Some(t)) => Qdisc::Tbf(t),
         (None, None) => return Ok(()),
     };
     let major = qdisc::replace_root(r, index, &root, name)?;
-    if let (Some(_), Some(t)) = (netem, tbf) {
+    if let (true, Some(t)) = (under_netem, tbf) {
         let under = qdisc::add(
             r,
             index,
@@ -118,17 +178,76 @@ fn install(r: &mut Rtnl, name: &str, netem: Option<Netem>, tbf: Option<Tbf>) -> 
 
 fn missing_kind(py: Python<'_>, e: Error, name: &str) -> PyErr {
     if e.kind == ErrorKind::Unsupported {
-        let op =
-            format!("{e}: delay_ms, jitter_ms and loss_pct need netem; rate_mbit alone uses tbf");
+        let op = format!("{e}: every setting but rate_mbit needs netem; rate_mbit alone uses tbf");
         return Error { op: op.into(), ..e }.into();
     }
     no_link(py, e, name)
 }
 
-/// Shapes a link's egress: netem (delay, jitter, loss) and/or tbf (rate).
+/// The wanted shape from `pyns.net.shape`'s keywords (numbers checked for type only).
+#[allow(clippy::too_many_arguments)]
+fn wanted(
+    delay_ms: Option<&Bound<'_, PyAny>>,
+    jitter_ms: Option<&Bound<'_, PyAny>>,
+    loss_pct: Option<&Bound<'_, PyAny>>,
+    rate_mbit: Option<&Bound<'_, PyAny>>,
+    distribution: Option<&Bound<'_, PyAny>>,
+    loss_correlation_pct: Option<&Bound<'_, PyAny>>,
+    duplicate_pct: Option<&Bound<'_, PyAny>>,
+    reorder_pct: Option<&Bound<'_, PyAny>>,
+    corrupt_pct: Option<&Bound<'_, PyAny>>,
+    limit: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Wanted> {
+    let num = |what, v: Option<&Bound<'_, PyAny>>| v.map(|x| f64_arg(what, x)).transpose();
+    let distribution = distribution
+        .map(|d| {
+            d.extract::<String>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "distribution must be a str, not {}",
+                    d.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })
+        })
+        .transpose()?;
+    let limit = limit
+        .map(|l| {
+            if l.is_instance_of::<PyBool>() || !l.is_instance_of::<PyInt>() {
+                return Err(PyTypeError::new_err(format!(
+                    "limit must be an int (packets), not {}",
+                    l.get_type().name()?
+                )));
+            }
+            l.extract::<u32>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "limit must be from 1 to 2**32 - 1 packets, not {l}"
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Wanted {
+        delay_ms: num("delay_ms", delay_ms)?,
+        jitter_ms: num("jitter_ms", jitter_ms)?,
+        distribution,
+        loss_pct: num("loss_pct", loss_pct)?,
+        loss_correlation_pct: num("loss_correlation_pct", loss_correlation_pct)?,
+        duplicate_pct: num("duplicate_pct", duplicate_pct)?,
+        reorder_pct: num("reorder_pct", reorder_pct)?,
+        corrupt_pct: num("corrupt_pct", corrupt_pct)?,
+        limit,
+        rate_mbit: num("rate_mbit", rate_mbit)?,
+    })
+}
+
+/// Shapes a link's egress: netem (delay, jitter, loss, duplicates, reordering, corruption)
+/// and/or tbf (rate).
 #[pyfunction]
 #[pyo3(signature = (name, netns=None, delay_ms=None, jitter_ms=None, loss_pct=None,
-                    rate_mbit=None))]
+                    rate_mbit=None, distribution=None, loss_correlation_pct=None,
+                    duplicate_pct=None, reorder_pct=None, corrupt_pct=None, limit=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn net_shape(
     py: Python<'_>,
     name: &str,
@@ -137,19 +256,65 @@ pub fn net_shape(
     jitter_ms: Option<&Bound<'_, PyAny>>,
     loss_pct: Option<&Bound<'_, PyAny>>,
     rate_mbit: Option<&Bound<'_, PyAny>>,
+    distribution: Option<&Bound<'_, PyAny>>,
+    loss_correlation_pct: Option<&Bound<'_, PyAny>>,
+    duplicate_pct: Option<&Bound<'_, PyAny>>,
+    reorder_pct: Option<&Bound<'_, PyAny>>,
+    corrupt_pct: Option<&Bound<'_, PyAny>>,
+    limit: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     valid_name("name", name)?;
-    let num = |what, v: Option<&Bound<'_, PyAny>>| v.map(|x| f64_arg(what, x)).transpose();
-    let (netem, tbf) = plan(
-        num("delay_ms", delay_ms)?,
-        num("jitter_ms", jitter_ms)?,
-        num("loss_pct", loss_pct)?,
-        num("rate_mbit", rate_mbit)?,
+    let w = wanted(
+        delay_ms,
+        jitter_ms,
+        loss_pct,
+        rate_mbit,
+        distribution,
+        loss_correlation_pct,
+        duplicate_pct,
+        reorder_pct,
+        corrupt_pct,
+        limit,
     )?;
+    let (netem, tbf) = plan(&w)?;
     let netns = Netns::resolve(netns, "netns")?;
     let t = netns.target()?;
     py.detach(|| t.rtnl(|r| install(r, name, netem, tbf)))
         .map_err(|e| missing_kind(py, e, name))
+}
+
+/// Checks a shape as `net_shape` would (types, ranges, combinations, the distribution table)
+/// without touching any link: for callers that must refuse it before changing anything.
+#[pyfunction]
+#[pyo3(signature = (delay_ms=None, jitter_ms=None, loss_pct=None, rate_mbit=None,
+                    distribution=None, loss_correlation_pct=None, duplicate_pct=None,
+                    reorder_pct=None, corrupt_pct=None, limit=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn net_shape_check(
+    delay_ms: Option<&Bound<'_, PyAny>>,
+    jitter_ms: Option<&Bound<'_, PyAny>>,
+    loss_pct: Option<&Bound<'_, PyAny>>,
+    rate_mbit: Option<&Bound<'_, PyAny>>,
+    distribution: Option<&Bound<'_, PyAny>>,
+    loss_correlation_pct: Option<&Bound<'_, PyAny>>,
+    duplicate_pct: Option<&Bound<'_, PyAny>>,
+    reorder_pct: Option<&Bound<'_, PyAny>>,
+    corrupt_pct: Option<&Bound<'_, PyAny>>,
+    limit: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let w = wanted(
+        delay_ms,
+        jitter_ms,
+        loss_pct,
+        rate_mbit,
+        distribution,
+        loss_correlation_pct,
+        duplicate_pct,
+        reorder_pct,
+        corrupt_pct,
+        limit,
+    )?;
+    plan(&w).map(drop)
 }
 
 /// Removes a link's own root qdisc (back to the default).
@@ -227,12 +392,19 @@ mod tests {
 
     #[test]
     fn plans_netem_and_tbf() {
-        let (n, t) = plan(Some(10.0), None, Some(1.0), None).unwrap();
+        let w = |d, j, l, r| Wanted {
+            delay_ms: d,
+            jitter_ms: j,
+            loss_pct: l,
+            rate_mbit: r,
+            ..Wanted::default()
+        };
+        let (n, t) = plan(&w(Some(10.0), None, Some(1.0), None)).unwrap();
         let n = n.unwrap();
         assert_eq!(n.delay_ns, 10_000_000);
         assert!((n.loss - 0.01).abs() < 1e-12);
         assert!(t.is_none());
-        let (n, t) = plan(None, None, None, Some(8.0)).unwrap();
+        let (n, t) = plan(&w(None, None, None, Some(8.0))).unwrap();
         assert!(n.is_none());
         let t = t.unwrap();
         assert_eq!(t.rate, 1_000_000);
@@ -243,11 +415,34 @@ mod tests {
     #[test]
     fn refuses_bad_shapes() {
         Python::initialize();
-        assert!(plan(None, None, None, None).is_err());
-        assert!(plan(Some(-1.0), None, None, None).is_err());
-        assert!(plan(None, None, Some(101.0), None).is_err());
-        assert!(plan(None, None, None, Some(0.0)).is_err());
-        assert!(plan(Some(f64::NAN), None, None, None).is_err());
-        assert!(plan(None, Some(1e300), None, None).is_err());
+        let w = |d, j, l, r| Wanted {
+            delay_ms: d,
+            jitter_ms: j,
+            loss_pct: l,
+            rate_mbit: r,
+            ..Wanted::default()
+        };
+        assert!(plan(&w(None, None, None, None)).is_err());
+        assert!(plan(&w(Some(-1.0), None, None, None)).is_err());
+        assert!(plan(&w(None, None, Some(101.0), None)).is_err());
+        assert!(plan(&w(None, None, None, Some(0.0))).is_err());
+        assert!(plan(&w(Some(f64::NAN), None, None, None)).is_err());
+        assert!(plan(&w(None, Some(1e300), None, None)).is_err());
+        let reorder = Wanted {
+            reorder_pct: Some(10.0),
+            ..Wanted::default()
+        };
+        assert!(plan(&reorder).is_err()); // no delay
+        let dist = Wanted {
+            delay_ms: Some(10.0),
+            distribution: Some("normal".into()),
+            ..Wanted::default()
+        };
+        assert!(plan(&dist).is_err()); // no jitter
+        let corr = Wanted {
+            loss_correlation_pct: Some(10.0),
+            ..Wanted::default()
+        };
+        assert!(plan(&corr).is_err()); // no loss
     }
 }

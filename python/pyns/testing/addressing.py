@@ -2,7 +2,10 @@
 
 Pure logic, no namespaces: ``Subnets`` hands out the next free /24 of 10.0.0.0/8 (in order,
 skipping what was reserved explicitly) and refuses overlapping reservations; ``nth`` numbers
-the addresses of a subnet. Automatic subnets are kept as their index, so handing one out takes
+the addresses of a subnet; ``mirror`` gives every IPv4 subnet its IPv6 /64 (dual stack):
+10.0.<n>.0/24 (the n-th automatic /24, n < 65536) is fd00:0:0:<n in hex>::/64, any other IPv4
+subnet a.b.c.d/p is fd00:1:<a.b as hex>:<c.d as hex>::/64, and an address keeps its host
+number (10.0.3.2 -> fd00:0:0:3::2). Automatic subnets are kept as their index, so handing one out takes
 constant time however many a topology has; explicit ones (usually few) are kept in a list.
 """
 
@@ -11,13 +14,52 @@ from __future__ import annotations
 import ipaddress
 from typing import Optional, Union
 
-__all__ = ["AUTO", "Interface", "Network", "Subnets", "interface", "network", "nth"]
+__all__ = [
+    "AUTO", "MIRROR", "Interface", "Network", "Subnets", "interface", "mirror", "mirror_address",
+    "network", "nth",
+]
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 Interface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 #: Where IPv4 subnets come from when none is given: its /24s, in order.
 AUTO = ipaddress.IPv4Network("10.0.0.0/8")
+#: Where the IPv6 twins of IPv4 subnets live (``mirror``).
+MIRROR = ipaddress.IPv6Network("fd00::/31")
+
+
+def mirror(net: ipaddress.IPv4Network) -> ipaddress.IPv6Network:
+    """The IPv6 /64 that goes with an IPv4 subnet on the same link (dual stack).
+
+    Distinct IPv4 subnets that do not overlap get distinct /64s: the n-th /24 of 10.0.0.0/8
+    (10.0.<n>.0/24 for n < 256) gets fd00:0:0:<n in hex>::/64; any other subnet gets
+    fd00:1:<its network address in two groups>::/64 (192.168.7.0/24 -> fd00:1:c0a8:700::/64).
+
+    Args:
+        net: the IPv4 subnet.
+
+    Returns:
+        Its /64, inside ``MIRROR`` (fd00::/31).
+    """
+    base = int(MIRROR.network_address)
+    if net.prefixlen == 24 and net.subnet_of(AUTO):
+        n = (int(net.network_address) - int(AUTO.network_address)) >> 8
+        return ipaddress.IPv6Network((base + (n << 64), 64))
+    return ipaddress.IPv6Network((base + (1 << 96) + (int(net.network_address) << 64), 64))
+
+
+def mirror_address(iface: ipaddress.IPv4Interface, net6: ipaddress.IPv6Network) -> ipaddress.IPv6Interface:
+    """The IPv6 twin of an IPv4 address in `net6` (its ``mirror``): the same host number.
+
+    Args:
+        iface: the IPv4 address with its prefix length (``10.0.3.2/24``).
+        net6: the /64 of its subnet.
+
+    Returns:
+        The IPv6 address with prefix length 64 (``fd00:0:0:3::2/64``).
+    """
+    host = int(iface.ip) - int(iface.network.network_address)
+    return ipaddress.IPv6Interface((int(net6.network_address) + host, net6.prefixlen))
 
 
 def network(subnet: object, what: str) -> Network:
@@ -145,6 +187,27 @@ class Subnets:
             auto = {4: (AUTO, 24)}
         self._pools = {v: _Pool(base, plen) for v, (base, plen) in auto.items()}
         self._explicit: list[Network] = []
+        #: The /64s handed out by ``twin``, by their IPv4 subnet.
+        self._twins: dict[Network, ipaddress.IPv6Network] = {}
+
+    def twin(self, net: Network) -> Optional[ipaddress.IPv6Network]:
+        """Reserves the IPv6 /64 of the IPv4 subnet `net` (its ``mirror``) for the same link.
+
+        Args:
+            net: a subnet that ``claim``/``reserve`` handed out.
+
+        Returns:
+            The /64; None for an IPv6 subnet, or when an explicit IPv6 subnet overlaps it
+            (the link then has only its IPv4 address).
+        """
+        if net.version != 4:
+            return None
+        assert isinstance(net, ipaddress.IPv4Network)
+        net6 = mirror(net)
+        if any(u.version == 6 and net6.overlaps(u) for u in self._explicit):  # type: ignore[arg-type]
+            return None
+        self._twins[net] = net6
+        return net6
 
     def claim(self, subnet: Union[None, str, Network] = None, *, version: int = 4) -> Network:
         """Reserves `subnet`, or the next free automatic subnet.
@@ -192,6 +255,10 @@ class Subnets:
         for u in self._explicit:
             if u.version == net.version and net.overlaps(u):  # type: ignore[arg-type]
                 raise ValueError(f"subnet {net} overlaps {u}, used already")
+        if net.version == 6 and net.overlaps(MIRROR):  # type: ignore[arg-type]
+            for u in self._twins.values():
+                if net.overlaps(u):  # type: ignore[arg-type]
+                    raise ValueError(f"subnet {net} overlaps {u}, used already (by IPv6 twins)")
         pool = self._pools.get(net.version)
         n = None if pool is None else pool.taken_within(net)
         if pool is not None and n is not None:
@@ -203,8 +270,9 @@ class Subnets:
         could not be made): the next automatic subnet is this one again if it was the last.
 
         Args:
-            net: the subnet.
+            net: the subnet (its IPv6 twin goes with it).
         """
+        self._twins.pop(net, None)
         pool = self._pools.get(net.version)
         if pool is not None and net.prefixlen == pool.prefixlen:
             n = pool.index(net)

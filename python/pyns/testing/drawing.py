@@ -443,8 +443,8 @@ def topology_svg(t: Topology) -> str:
     edges = []
     for v in t.links:
         ends = [
-            name if addr is None else f"{name}\n{addr}"
-            for name, addr in zip(v.names, v.addresses)
+            "\n".join(x for x in (name, addr, addr6) if x)
+            for name, addr, addr6 in zip(v.names, v.addresses, v.addresses6)
         ]
         edges.append(
             Edge(v.a.name, v.b.name, ends[0], ends[1], v.partitioned, shape_label(v._shape))

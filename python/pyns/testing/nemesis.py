@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from ..errors import UnsupportedError
 from .faults import random_halves
@@ -157,17 +157,11 @@ class Nemesis:
                 t.shape(v, loss_pct=LOSS_PCT)
                 self._set(fault, (v.a.name, v.b.name), lambda: self._reshape(v, shape))
 
-    def _reshape(self, v: Veth, shape: Optional[dict[str, Optional[float]]]) -> None:
+    def _reshape(self, v: Veth, shape: Optional[dict[str, Any]]) -> None:
         if shape is None:
             self._t.unshape(v)
         else:
-            self._t.shape(
-                v,
-                delay_ms=shape["delay_ms"],
-                jitter_ms=shape["jitter_ms"],
-                loss_pct=shape["loss_pct"],
-                rate_mbit=shape["rate_mbit"],
-            )
+            self._t.shape(v, **shape)
 
     def _set(self, fault: str, names: tuple[str, ...], heal: Callable[[], None]) -> None:
         self._record(fault, names)

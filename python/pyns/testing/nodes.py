@@ -56,6 +56,7 @@ class Host(_Node, HostKit):
     Attributes:
         name: the host's name, also its hostname.
         forwarding: whether it routes packets between its links (a router).
+        clocks: the offsets of its programs' clocks (``{"monotonic": s, "boottime": s}``).
         links: its links (``Veth``), in the order they were made.
     """
 
@@ -66,6 +67,8 @@ class Host(_Node, HostKit):
         self.forwarding = forwarding
         self._addresses: list[tuple[str, Interface]] = []
         self._spawned: list[Process] = []
+        #: The clock offsets of its programs (``Topology.host(monotonic=, boottime=)``).
+        self.clocks: dict[str, float] = {}
 
     def __repr__(self) -> str:
         kind = "router" if self.forwarding else "host"
@@ -85,20 +88,28 @@ class Host(_Node, HostKit):
         """The names of the host's links (``'eth0'``, ...), in link order."""
         return [v.ifname(self) for v in self.links]
 
-    def ip(self, link: Union[None, str, Veth, _Node] = None) -> str:
+    def ip(self, link: Union[None, str, Veth, _Node] = None, *, family: Optional[int] = None) -> str:
         """The host's IP address, without prefix length (for URLs and sockets).
 
         Args:
             link: which one: None (the first), an interface name (``'eth1'``), a ``Veth``, or
                 the node at the other end of a link (a host or a switch).
+            family: 4 or 6 for an address of that IP version (links are dual stack: 6 gives
+                the link's IPv6 twin, ``'fd00:0:0:1::2'``); None: the first, IPv4 on a
+                dual-stack link.
 
         Returns:
             The address, such as ``'10.0.0.1'``.
 
         Raises:
-            LookupError: the host has no address (there) yet.
+            ValueError: a family other than 4, 6 or None.
+            LookupError: the host has no address (of that family) there yet.
         """
+        if family not in (None, 4, 6):
+            raise ValueError(f"family must be 4, 6 or None, not {family!r}")
         for ifname, iface in self._addresses:
+            if family is not None and iface.version != family:
+                continue
             if link is None or link == ifname:
                 return str(iface.ip)
             if isinstance(link, Veth) and link.ifname(self) == ifname:
@@ -107,7 +118,8 @@ class Host(_Node, HostKit):
                 v.ifname(self) == ifname and v.other(self) is link for v in self.links
             ):
                 return str(iface.ip)
-        raise LookupError(f"host {self.name!r} has no address on {link!r}")
+        what = "address" if family is None else f"IPv{family} address"
+        raise LookupError(f"host {self.name!r} has no {what} on {link!r}")
 
     def _join(self, join: Optional[Mapping[str, Any]]) -> dict[str, Any]:
         self._topology._names_flush()
@@ -139,7 +151,7 @@ class Host(_Node, HostKit):
         """
         self._topology._check_open()
         join = self._join(kwargs.pop("join", None))
-        proc = self._start(args, join, kwargs)
+        proc = self._start(args, join, {**self.clocks, **kwargs})
         procs = self._topology._processes
         procs[:] = [p for p in procs if p.returncode is None]  # forget the reaped ones
         procs.append(proc)
@@ -198,7 +210,7 @@ class Host(_Node, HostKit):
         """
         self._topology._check_open()
         join = self._join(kwargs.pop("join", None))
-        return _run(fn, *args, join=join, **kwargs)
+        return _run(fn, *args, join=join, **{**self.clocks, **kwargs})
 
     def enter(self) -> _Enter:
         """A context manager that moves the calling thread into the host and back.
@@ -258,6 +270,8 @@ class _Segment:
 
     def __init__(self, subnet: Network) -> None:
         self.subnet = subnet
+        #: Its IPv6 /64 (dual stack), if it has one.
+        self.subnet6: Optional[Network] = None
         self.hosts = 0
 
 
@@ -268,6 +282,7 @@ class Veth:
         a, b: the two nodes, in the order given to ``Topology.link``.
         subnet: the link's subnet (a switch's for links to a switch).
         addresses: ``(a's, b's)`` addresses in CIDR form; None for a switch's end.
+        addresses6: ``(a's, b's)`` IPv6 twins of `addresses` (dual stack), or None.
         partitioned: whether ``Topology.partition`` cut this link (its qdiscs drop all).
         up: False after ``Topology.link_down``, until ``link_up``.
     """
@@ -285,8 +300,9 @@ class Veth:
         self.names = names
         self.subnet = subnet
         self.addresses = tuple(None if x is None else str(x) for x in addresses)
+        self.addresses6: tuple[Optional[str], ...] = (None, None)
         self._ifaces = addresses
-        self._shape: Optional[dict[str, Optional[float]]] = None
+        self._shape: Optional[dict[str, Any]] = None
         self._shape_ends: tuple[int, ...] = (0, 1)
         self.partitioned = False
         self.up = True

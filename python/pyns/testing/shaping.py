@@ -1,10 +1,10 @@
 """What ``Topology.shape`` can do on this kernel, and loss without netem.
 
-netem (``sch_netem``) gives delay, jitter and loss; many kernels (this project's CI machine
-among them) lack it. Loss then comes from a cls_bpf classifier that pyns loads with bpf(2)
+netem (``sch_netem``) gives delay, jitter, loss, duplicates, reordering and corruption; many
+kernels (this project's CI machine among them) lack it. Loss then comes from a cls_bpf classifier that pyns loads with bpf(2)
 and attaches by netlink at a link's egress under a ``clsact`` qdisc: it drops a packet when
 ``bpf_get_prandom_u32()`` falls below the loss share (TC_ACT_SHOT), else lets it pass. Rates
-use tbf, which every kernel has. Delay and jitter have no such substitute.
+use tbf, which every kernel has. The rest of netem has no such substitute.
 """
 
 from __future__ import annotations
@@ -44,27 +44,16 @@ def _probe() -> tuple[bool, bool, bool]:
     return found[0], found[1], found[2]
 
 
-#: The longest delay netem takes, in ms (2**63 ns).
-MAX_MS = 2**63 / 1e6
-
-
-def check_ms(what: str, value: object) -> None:
-    """Checks a delay or jitter in ms as ``pyns.net.shape`` does, for when netem is missing
-    (so that a bad number is still a ValueError naming it, not an UnsupportedError).
-
-    Raises:
-        TypeError: not a number.
-        ValueError: negative, not finite, or above 2**63 ns.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} must be a number, not {type(value).__name__}")
-    if not 0 <= value <= MAX_MS:
-        raise ValueError(f"{what} must be a finite number from 0 to {MAX_MS:.0f}, not {value}")
-
-
 def netem() -> bool:
     """Whether this kernel has netem (probed once)."""
     return _probe()[0]
+
+
+#: The keywords of ``Topology.shape`` that only netem gives.
+NETEM_ONLY = (
+    "delay_ms", "jitter_ms", "distribution", "loss_correlation_pct", "duplicate_pct",
+    "reorder_pct", "corrupt_pct", "limit",
+)
 
 
 def impairments() -> dict[str, bool]:
@@ -72,14 +61,14 @@ def impairments() -> dict[str, bool]:
     network namespace).
 
     Returns:
-        ``{"delay_ms": ..., "jitter_ms": ..., "loss_pct": ..., "rate_mbit": ...}``:
-        delay and jitter need netem; loss needs netem or bpf(2) (CAP_BPF, so not in a user
-        namespace); rate needs tbf.
+        ``{"delay_ms": ..., "jitter_ms": ..., "distribution": ..., "loss_pct": ...,
+        "loss_correlation_pct": ..., "duplicate_pct": ..., "reorder_pct": ...,
+        "corrupt_pct": ..., "limit": ..., "rate_mbit": ...}``: all but loss and rate need
+        netem; loss needs netem or bpf(2) (CAP_BPF, so not in a user namespace); rate needs
+        tbf.
     """
     has_netem, tbf, bpf = _probe()
-    return {
-        "delay_ms": has_netem,
-        "jitter_ms": has_netem,
-        "loss_pct": has_netem or bpf,
-        "rate_mbit": tbf,
-    }
+    out = dict.fromkeys(NETEM_ONLY, has_netem)
+    out["loss_pct"] = has_netem or bpf
+    out["rate_mbit"] = tbf
+    return out

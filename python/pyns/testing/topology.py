@@ -19,7 +19,7 @@ from typing import Optional, Union
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from . import routing
+from . import clocks, routing
 from .capture import Captures
 from .faults import Cuts
 from .shaping import impairments
@@ -27,6 +27,7 @@ from .topology_faults import Faults
 from .probe import Probes
 from .etc import HostFiles, check_files
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
+from .addressing import mirror_address
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
@@ -64,7 +65,11 @@ class Topology(Faults, Probes, HostFiles, Captures):
     descriptors, and spawned programs get SIGKILL when their parent thread dies (pdeathsig).
 
     Addresses are deterministic: each link without ``subnet=`` gets the next free /24 of
-    10.0.0.0/8 (10.0.0.0/24, 10.0.1.0/24, ...); ``a`` gets .1, ``b`` gets .2. Once a router
+    10.0.0.0/8 (10.0.0.0/24, 10.0.1.0/24, ...); ``a`` gets .1, ``b`` gets .2. Every link with
+    an IPv4 subnet is dual stack: it also gets that subnet's IPv6 /64 (10.0.<n>.0/24 ->
+    fd00:0:0:<n in hex>::/64, other subnets fd00:1:<network address>::/64; see
+    ``pyns.testing.addressing.mirror``) with the same host numbers (fd00:0:0:1::2), usable at
+    once (no duplicate address detection: IFA_F_NODAD); ``host.ip(family=6)``. Once a router
     (``t.router(name)`` or ``t.host(name, forwarding=True)``) is part of the topology, routes
     are kept up to date after every link: each host reaches every subnet (shortest path; a
     host with a single way out gets a default route).
@@ -182,6 +187,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
         forwarding: bool = False,
         private: Optional[list[str]] = None,
         files: Optional[dict[str, Union[str, bytes]]] = None,
+        monotonic: Optional[float] = None,
+        boottime: Optional[float] = None,
     ) -> Host:
         """Adds a host: new network, UTS (hostname = `name`) and mount namespaces, ``lo`` up.
 
@@ -200,16 +207,22 @@ class Topology(Faults, Probes, HostFiles, Captures):
             files: files placed in the host, ``{"/etc/app.conf": "text"}`` (str or bytes),
                 also where the file or its directory does not exist on the machine (nothing
                 is created there: an overlay of the nearest existing directory, in the host).
+            monotonic, boottime: seconds added to CLOCK_MONOTONIC / CLOCK_BOOTTIME for the
+                programs the host spawns (each starts in a time namespace with these offsets;
+                ``pyns.testing.clocks``). CLOCK_REALTIME cannot be namespaced by the kernel:
+                the wall clock stays the same for every host.
 
         Returns:
             The ``Host``.
 
         Raises:
             TypeError, ValueError: a bad or duplicate name, bad `private`/`files` (or either
-                with ``mnt=False``), or the topology is closed.
+                with ``mnt=False``), an offset that is not a number or out of range, or the
+                topology is closed.
             PermissionError: without CAP_SYS_ADMIN (root, or inside a user namespace).
         """
         name = self._new_name(name)
+        offsets = clocks.offsets(monotonic, boottime)
         dirs, placed = check_files(private, files)
         if (dirs or placed) and not mnt:
             raise ValueError("private= and files= need the host's own mount namespace (mnt=True)")
@@ -220,6 +233,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
             if ns is not None:
                 handles[kind] = ns
         host = Host(self, name, handles, bool(forwarding))
+        host.clocks = offsets
         self._nodes[name] = host
         self._routers += host.forwarding
         self._persist(name, net_ns)
@@ -270,6 +284,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
             self._subnets.release(network)
             raise
         sw = Switch(self, name, {"net": net_ns}, network)
+        sw._segment.subnet6 = self._subnets.twin(network)
         self._nodes[name] = sw
         self._persist(name, net_ns)
         return sw
@@ -342,7 +357,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         claimed: Optional[_Network] = None
         if sw is not None:
             assert isinstance(sw, Switch)
-            network = sw.subnet
+            network, net6 = sw.subnet, sw._segment.subnet6
             mine = nth(network, sw._hosts + 1)
             ifaces = (None, mine) if sw is na else (mine, None)
         elif addresses is not None:
@@ -352,14 +367,20 @@ class Topology(Faults, Probes, HostFiles, Captures):
                 raise ValueError(f"addresses {addresses} mix IPv4 and IPv6")
             self._subnets.reserve(network)
             claimed, ifaces = network, (ia, ib)
+            net6 = self._subnets.twin(network)
         else:
             network = claimed = self._subnets.claim(subnet)
             ifaces = (nth(network, 1), nth(network, 2))
+            net6 = self._subnets.twin(network)
+        ifaces6 = tuple(
+            None if x is None or net6 is None else mirror_address(x, net6) for x in ifaces  # type: ignore[arg-type]
+        )
         try:
             if sw is nb:  # made from the switch's side, where the bridge is
-                self._wire(nb, na, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu)
+                self._wire(nb, na, (names[1], names[0]), (ifaces[1], ifaces[0]), mtu,
+                           (ifaces6[1], ifaces6[0]))
             else:
-                self._wire(na, nb, names, ifaces, mtu)
+                self._wire(na, nb, names, ifaces, mtu, ifaces6)  # type: ignore[arg-type]
         except BaseException:
             if claimed is not None:
                 self._subnets.release(claimed)
@@ -367,11 +388,13 @@ class Topology(Faults, Probes, HostFiles, Captures):
         if isinstance(sw, Switch):
             sw._hosts += 1
         veth = Veth(na, nb, names, network, ifaces)
-        for node, iface in zip((na, nb), ifaces):
+        veth.addresses6 = tuple(None if x is None else str(x) for x in ifaces6)
+        for node, iface, iface6 in zip((na, nb), ifaces, ifaces6):
             node.links.append(veth)
-            if iface is not None:
-                assert isinstance(node, Host)
-                node._addresses.append((veth.ifname(node), iface))
+            for x in (iface, iface6):
+                if x is not None:
+                    assert isinstance(node, Host)
+                    node._addresses.append((veth.ifname(node), x))
         self._links.append(veth)
         self._names_changed()
         if self._routers:
@@ -430,6 +453,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         names: tuple[str, str],
         ifaces: tuple[Optional[_Interface], Optional[_Interface]],
         mtu: Optional[int],
+        ifaces6: tuple[Optional[_Interface], Optional[_Interface]] = (None, None),
     ) -> None:
         """The veth from `a`'s side, its peer born in `b`; a switch's end is a bridge port."""
         _native.net_wire(
@@ -441,6 +465,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
             None if ifaces[1] is None else str(ifaces[1]),
             mtu,
             BRIDGE if isinstance(a, Switch) else None,
+            None if ifaces6[0] is None else str(ifaces6[0]),
+            None if ifaces6[1] is None else str(ifaces6[1]),
         )
 
     # ------------------------------------------------------------------ routing

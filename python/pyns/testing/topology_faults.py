@@ -3,14 +3,14 @@ and the nemesis. A mixin, so that ``topology.py`` keeps to building and tearing 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from .. import _native, net
 from ..errors import UnsupportedError
 from .faults import Cuts
 from .nemesis import Nemesis
 from .nodes import Host, Veth, _Node
-from .shaping import NO_NETEM, check_ms, impairments, netem
+from .shaping import NO_NETEM, impairments, netem
 
 
 class Faults:
@@ -80,7 +80,7 @@ class Faults:
 
         Any two hosts or routers, however far apart (through routers and switches): FIB rules
         in the receiver drop what the other sends it (``from <its address> to <mine>
-        blackhole``), and nothing else; both still reach the routers between them, and
+        blackhole``, for IPv4 and for the links' IPv6 twins alike), and nothing else; both still reach the routers between them, and
         forwarded traffic flows. Programs see no error, only silence (a TCP connect times
         out, established connections stall). A switch and a node linked to it, or a single
         ``Veth``, cut that link instead (both ends drop everything). ``heal`` ends it.
@@ -233,38 +233,49 @@ class Faults:
         loss_pct: Optional[float] = None,
         rate_mbit: Optional[float] = None,
         oneway: bool = False,
+        distribution: Optional[str] = None,
+        loss_correlation_pct: Optional[float] = None,
+        duplicate_pct: Optional[float] = None,
+        reorder_pct: Optional[float] = None,
+        corrupt_pct: Optional[float] = None,
+        limit: Optional[int] = None,
     ) -> None:
         """Shapes the links between `a` and `b`, in both directions (each end's egress), or
         with ``oneway=True`` only what `a` sends to `b`.
 
-        netem adds `delay_ms` (± `jitter_ms`) one way, so a round trip grows by twice the delay,
-        and drops `loss_pct` percent of the packets sent each way; tbf limits each direction to
-        `rate_mbit`. Without netem (``pyns.testing.impairments()`` says), loss comes from a
-        cls_bpf program loaded with bpf(2) (needs CAP_BPF), and rate from tbf. Configured by
-        netlink; a new shape replaces the old.
+        netem adds `delay_ms` (± `jitter_ms`, spread by `distribution`) one way, so a round
+        trip grows by twice the delay, drops `loss_pct` percent of the packets sent each way
+        (`loss_correlation_pct`: in bursts), duplicates, reorders and corrupts the given
+        shares, queues at most `limit` packets; tbf limits each direction to `rate_mbit`.
+        Without netem (``pyns.testing.impairments()`` says), loss comes from a cls_bpf program
+        loaded with bpf(2) (needs CAP_BPF), and rate from tbf; the rest is refused. Configured
+        by netlink; a new shape replaces the old.
 
         Args:
             a, b: two linked nodes (or names), or a single ``Veth`` (then `a` is its ``a``).
-            delay_ms, jitter_ms, loss_pct, rate_mbit: see :func:`pyns.net.shape`.
+            delay_ms, jitter_ms, distribution, loss_pct, loss_correlation_pct, duplicate_pct,
+                reorder_pct, corrupt_pct, limit, rate_mbit: see :func:`pyns.net.shape`.
             oneway: shape only the end that sends from `a` to `b`.
 
         Raises:
-            ValueError: bad numbers, or nodes not linked directly.
-            pyns.UnsupportedError: delay or jitter on a kernel without netem, or loss without
-                netem nor bpf(2) (in a user namespace), before anything is changed; the
-                message names sch_netem and how to get it.
+            TypeError, ValueError: bad settings (as for :func:`pyns.net.shape`), or nodes not
+                linked directly.
+            pyns.UnsupportedError: anything but loss and rate on a kernel without netem, or
+                loss without netem nor bpf(2) (in a user namespace), before anything is
+                changed; the message names sch_netem and how to get it.
         """
         self._check_open()
         links = self._between(a, b)
-        spec = dict(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct, rate_mbit=rate_mbit)
-        if (delay_ms is not None or jitter_ms is not None) and not netem():
-            for what, value in (("delay_ms", delay_ms), ("jitter_ms", jitter_ms)):
-                if value is not None:
-                    check_ms(what, value)
-            raise UnsupportedError(f"delay_ms and jitter_ms need netem: {NO_NETEM}")
+        spec: dict[str, Any] = dict(
+            delay_ms=delay_ms, jitter_ms=jitter_ms, distribution=distribution, loss_pct=loss_pct,
+            loss_correlation_pct=loss_correlation_pct, duplicate_pct=duplicate_pct,
+            reorder_pct=reorder_pct, corrupt_pct=corrupt_pct, limit=limit, rate_mbit=rate_mbit,
+        )
+        _native.net_shape_check(**spec)
+        needs = [k for k, v in spec.items() if v is not None and k not in ("loss_pct", "rate_mbit")]
+        if needs and not netem():
+            raise UnsupportedError(f"{', '.join(needs)} need netem: {NO_NETEM}")
         if loss_pct is not None and not netem():  # checked here: bpf loss comes after tbf
-            if isinstance(loss_pct, bool) or not isinstance(loss_pct, (int, float)):
-                raise TypeError(f"loss_pct must be a number, not {type(loss_pct).__name__}")
             if not 0 < loss_pct <= 100:
                 raise ValueError(f"loss_pct must be > 0 and <= 100, not {loss_pct}")
             if not impairments()["loss_pct"]:
@@ -296,7 +307,7 @@ class Faults:
             v._shape = None
 
     @staticmethod
-    def _apply(v: Veth, spec: Optional[dict[str, Optional[float]]], ends: tuple[int, ...]) -> None:
+    def _apply(v: Veth, spec: Optional[dict[str, Any]], ends: tuple[int, ...]) -> None:
         """Puts `spec` (None: no shape) on the given ends (0: ``v.a``'s, 1: ``v.b``'s)."""
         for i, (node, name) in enumerate(v.ends()):
             if i not in ends:

@@ -2,6 +2,7 @@
 //! namespaces, and `lo`.
 
 pub mod addr;
+pub mod distribution;
 pub mod link;
 pub mod netns;
 pub mod node;

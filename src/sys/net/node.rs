@@ -110,6 +110,7 @@ fn set_up(spec: &Spec) -> Result<Node> {
             })?;
         }
     }
+    ipv6_at_once()?;
     let held = |k: Kind, wanted: bool| wanted.then(|| Namespace::current(k)).transpose();
     Ok(Node {
         net: Namespace::current(Kind::Net)?,
@@ -117,6 +118,34 @@ fn set_up(spec: &Spec) -> Result<Node> {
         mnt: held(Kind::Mnt, spec.mnt)?,
         rtnl: Rtnl::open()?,
     })
+}
+
+/// IPv6 addresses usable at once and kept while a link is down, for the links born here
+/// (`default`) and all others: no duplicate address detection (`accept_dad` 0; a tentative
+/// link-local address would keep a router from soliciting its neighbours for a second or
+/// more), and `keep_addr_on_down` 1 (else taking a link down deletes its IPv6 addresses).
+/// Nothing to do on a kernel without IPv6 (no such files).
+fn ipv6_at_once() -> Result<()> {
+    for (knob, value) in [
+        ("/proc/sys/net/ipv6/conf/default/accept_dad", b"0"),
+        ("/proc/sys/net/ipv6/conf/all/accept_dad", b"0"),
+        ("/proc/sys/net/ipv6/conf/default/keep_addr_on_down", b"1"),
+        ("/proc/sys/net/ipv6/conf/all/keep_addr_on_down", b"1"),
+    ] {
+        match std::fs::write(knob, value) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(Error::new(
+                    "set up IPv6 (no DAD, addresses kept on down)",
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                )
+                .at(knob)
+                .needs("CAP_NET_ADMIN"))
+            }
+            Ok(()) => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,6 +14,10 @@ use super::rtnl::Rtnl;
 use crate::sys::error::{Error, Result};
 
 const TCA_OPTIONS: u16 = 2;
+const TCA_NETEM_CORR: u16 = 1;
+const TCA_NETEM_DELAY_DIST: u16 = 2;
+const TCA_NETEM_REORDER: u16 = 3;
+const TCA_NETEM_CORRUPT: u16 = 4;
 const TCA_NETEM_LATENCY64: u16 = 10;
 const TCA_NETEM_JITTER64: u16 = 11;
 const TCA_TBF_PARMS: u16 = 1;
@@ -32,15 +36,25 @@ pub const fn handle(major: u16, minor: u16) -> u32 {
     ((major as u32) << 16) | minor as u32
 }
 
-/// netem's settings (tc-netem(8)).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// netem's settings (tc-netem(8)); probabilities are 0.0 to 1.0.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Netem {
     pub delay_ns: u64,
     pub jitter_ns: u64,
-    /// Probability of dropping a packet, 0.0 to 1.0.
+    /// Probability of dropping a packet.
     pub loss: f64,
     /// Packets queued at most (iproute2's default is 1000).
     pub limit: u32,
+    /// How much a packet's loss depends on the previous one's (`loss random P CORR`).
+    pub loss_corr: f64,
+    /// Probability of sending a packet twice.
+    pub duplicate: f64,
+    /// Probability of sending a packet at once, ahead of the delayed ones (needs a delay).
+    pub reorder: f64,
+    /// Probability of flipping a random bit of a packet.
+    pub corrupt: f64,
+    /// The delay distribution table (`TCA_NETEM_DELAY_DIST`); empty: uniform.
+    pub dist: Vec<i16>,
 }
 
 /// tbf's settings (tc-tbf(8)).
@@ -55,7 +69,7 @@ pub struct Tbf {
 }
 
 /// A queueing discipline this module can install.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Qdisc {
     Netem(Netem),
     Tbf(Tbf),
@@ -92,15 +106,46 @@ fn emit(nlas: &[DefaultNla], out: &mut Vec<u8>) {
     nlas.emit(&mut out[start..]);
 }
 
-/// `struct tc_netem_qopt` (latency, limit, loss, gap, duplicate, jitter; times in ticks), then
-/// `TCA_NETEM_LATENCY64`/`JITTER64` in nanoseconds for times too long for 32-bit ticks.
+/// A probability as the kernel takes it: a share of 2**32 - 1.
+fn share(p: f64) -> u32 {
+    (p.clamp(0.0, 1.0) * f64::from(u32::MAX)).round() as u32
+}
+
+fn words(vs: &[u32]) -> Vec<u8> {
+    vs.iter().flat_map(|v| v.to_ne_bytes()).collect()
+}
+
+/// `struct tc_netem_qopt` (latency, limit, loss, gap, duplicate, jitter; times in ticks; a gap
+/// of 1 with reordering, as `tc` sets it), then, in `tc`'s order, `TCA_NETEM_CORR`,
+/// `REORDER`, `CORRUPT` (probability, correlation 0), `DELAY_DIST` (the table), and
+/// `LATENCY64`/`JITTER64` in nanoseconds for times too long for 32-bit ticks.
 fn netem_options(n: &Netem) -> Vec<u8> {
-    let loss = (n.loss.clamp(0.0, 1.0) * f64::from(u32::MAX)).round() as u32;
-    let mut out = Vec::with_capacity(48);
-    for v in [ticks(n.delay_ns), n.limit, loss, 0, 0, ticks(n.jitter_ns)] {
-        out.extend_from_slice(&v.to_ne_bytes());
-    }
+    let gap = u32::from(n.reorder > 0.0);
+    let mut out = words(&[
+        ticks(n.delay_ns),
+        n.limit,
+        share(n.loss),
+        gap,
+        share(n.duplicate),
+        ticks(n.jitter_ns),
+    ]);
     let mut extra = Vec::new();
+    if n.loss_corr > 0.0 {
+        let corr = words(&[0, share(n.loss_corr), 0]);
+        extra.push(DefaultNla::new(TCA_NETEM_CORR, corr));
+    }
+    for (kind, p) in [
+        (TCA_NETEM_REORDER, n.reorder),
+        (TCA_NETEM_CORRUPT, n.corrupt),
+    ] {
+        if p > 0.0 {
+            extra.push(DefaultNla::new(kind, words(&[share(p), 0])));
+        }
+    }
+    if !n.dist.is_empty() {
+        let table = n.dist.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        extra.push(DefaultNla::new(TCA_NETEM_DELAY_DIST, table));
+    }
     for (kind, ns) in [
         (TCA_NETEM_LATENCY64, n.delay_ns),
         (TCA_NETEM_JITTER64, n.jitter_ns),
@@ -311,20 +356,45 @@ mod tests {
             jitter_ns: 5_000_000,
             loss: 0.01,
             limit: 1000,
+            ..Netem::default()
         };
         assert_eq!(netem_options(&n), tc);
         // Too long for 32-bit ticks: the 64-bit attribute follows.
         let long = Netem {
             delay_ns: 300_000_000_000,
-            ..n
+            ..n.clone()
         };
         let o = netem_options(&long);
         assert_eq!(o.len(), 24 + 12);
         assert_eq!(&o[..4], &u32::MAX.to_ne_bytes());
         assert_eq!(&o[26..28], &TCA_NETEM_LATENCY64.to_ne_bytes());
         assert_eq!(&o[28..], &300_000_000_000i64.to_ne_bytes());
-        let all = Netem { loss: 1.0, ..n };
+        let all = Netem {
+            loss: 1.0,
+            ..n.clone()
+        };
         assert_eq!(&netem_options(&all)[8..12], &u32::MAX.to_ne_bytes());
+        // `... delay 50ms 5ms distribution normal loss 1% 25% duplicate 2% reorder 10%
+        // corrupt 0.5%`: gap 1, duplicate in the struct; CORR, REORDER, CORRUPT, DELAY_DIST.
+        let more = Netem {
+            loss_corr: 0.25,
+            duplicate: 0.02,
+            reorder: 0.1,
+            corrupt: 0.005,
+            dist: vec![-32768, 0, 32767],
+            ..n
+        };
+        let o = netem_options(&more);
+        assert_eq!(&o[12..16], &1u32.to_ne_bytes());
+        assert_eq!(&o[16..20], &share(0.02).to_ne_bytes());
+        let attr = |at: usize| u16::from_ne_bytes([o[at + 2], o[at + 3]]);
+        assert_eq!(attr(24), TCA_NETEM_CORR);
+        assert_eq!(&o[32..36], &share(0.25).to_ne_bytes());
+        assert_eq!(attr(40), TCA_NETEM_REORDER);
+        assert_eq!(&o[44..48], &0x1999_999au32.to_ne_bytes());
+        assert_eq!(attr(52), TCA_NETEM_CORRUPT);
+        assert_eq!(attr(64), TCA_NETEM_DELAY_DIST);
+        assert_eq!(&o[68..74], &[0x00, 0x80, 0, 0, 0xff, 0x7f]);
     }
 
     #[test]
