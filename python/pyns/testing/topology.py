@@ -18,7 +18,7 @@ from typing import Optional, Union
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from . import routing
+from . import registry, routing
 from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
@@ -83,6 +83,8 @@ class Topology(Faults):
         self._cuts = Cuts()
         self._directory: Optional[str] = None
         self._closed = False
+        self._registry = registry.Registry()
+        registry.track(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._nodes)} nodes, {len(self._links)} links"
@@ -118,6 +120,8 @@ class Topology(Faults):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            registry.failing(self)
         self.close()
 
     # ------------------------------------------------------------------ nodes
@@ -183,6 +187,7 @@ class Topology(Faults):
         self._nodes[name] = host
         self._routers += host.forwarding
         self._persist(name, net_ns)
+        self._registry.add(host)
         return host
 
     def router(self, name: str, *, mnt: bool = False) -> Host:
@@ -232,6 +237,7 @@ class Topology(Faults):
         sw = Switch(self, name, {"net": net_ns}, network)
         self._nodes[name] = sw
         self._persist(name, net_ns)
+        self._registry.add(sw)
         return sw
 
     def _node(self, node: Union[str, _Node], what: str) -> _Node:
@@ -533,6 +539,7 @@ class Topology(Faults):
         for v in links:
             self._drop(v)
         del self._nodes[n.name]
+        self._registry.remove(n.name)
         if isinstance(n, Switch) and not any(s._segment is n._segment for s in self.switches):
             self._subnets.release(n.subnet)
         n._close()
@@ -570,6 +577,7 @@ class Topology(Faults):
                 p.wait()
         finally:
             self._processes.clear()
+            self._registry.close()
             for node in self._nodes.values():
                 node._close()
             if self._directory is not None:
