@@ -85,13 +85,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_report_header(config: pytest.Config) -> Optional[str]:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if config.getoption("pyns_capture") and not _can_capture():
-        return (
-            "pyns: --pyns-capture: this pyns has no Topology.capture, so no packets are "
-            "captured (the failure reports are made all the same)"
+        terminalreporter.write_line(
+            "pyns: --pyns-capture: this pyns has no Topology.capture, so no packets were "
+            "captured (the failure reports were made all the same)"
         )
-    return None
 
 
 def _can_capture() -> bool:
