@@ -279,3 +279,25 @@ def test_capture_without_topology_capture_says_so(tmp_path):
     r = _pytest(tmp_path, FAILING, "--pyns-capture")
     assert "pyns: --pyns-capture: this pyns has no Topology.capture" in r.stdout
     assert "2 failed, 1 passed" in r.stdout
+
+
+def test_skips_and_interrupts_are_not_failures(tmp_path):
+    source = '''
+import pytest
+from pyns.testing import Topology
+
+def test_skips():
+    with Topology() as t:
+        t.host("a")
+        pytest.skip("not here")
+
+def test_fails_after_an_interrupt_inside():
+    with pytest.raises(KeyboardInterrupt):
+        with Topology() as t:
+            t.host("b")
+            raise KeyboardInterrupt
+    assert False
+'''
+    r = _pytest(tmp_path, source, "--pyns-keep", start_new_session=True, stdin=subprocess.DEVNULL)
+    assert "1 failed, 1 skipped" in r.stdout
+    assert _sections(r.stdout) == [] and "pyns topology exec" not in r.stdout

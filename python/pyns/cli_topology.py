@@ -46,7 +46,7 @@ def _command_line(pid: int) -> str:
             args = f.read().rstrip(b"\0").split(b"\0")
     except OSError:
         return "?"
-    return " ".join(os.fsdecode(a) for a in args)
+    return " ".join(" ".join(os.fsdecode(a) for a in args).split())  # one line
 
 
 def _ls(o: dict[str, Any], rest: list[str]) -> int:

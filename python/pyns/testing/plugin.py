@@ -131,7 +131,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     state = item.stash.setdefault(_STATE, _State())
     state.seen |= {id(t) for t in registry.tracked()}
 
-    def on_failure(t: Topology) -> None:
+    def on_failure(t: Topology, exc: BaseException) -> None:
+        quiet = (KeyboardInterrupt, SystemExit, pytest.skip.Exception, pytest.xfail.Exception)
+        if isinstance(exc, quiet + (pytest.exit.Exception,)):
+            return  # not a failure of the test
         state.seen.add(id(t))
         state.sections.append(_section(t, "a Topology of the test, left by an exception"))
         _keep(item, [t])

@@ -15,7 +15,7 @@ descriptors, on ``close()`` and when the process dies, even by SIGKILL. A reader
 topologies by scanning ``/proc/*/fd`` for links to ``/memfd:pyns-topology``.
 
 The plugin also learns here about topologies that a test built itself: ``Topology.__exit__``
-calls ``failing(t)`` when an exception leaves the ``with`` block, before it tears down.
+calls ``failing(t, exc)`` when an exception leaves the ``with`` block, before it tears down.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ MEMFD_NAME = "pyns-topology"
 _LINK = f"/memfd:{MEMFD_NAME} (deleted)"
 
 #: Called with a topology that an exception is about to tear down (set by the pytest plugin).
-on_failure: Optional[Callable[[Topology], None]] = None
+on_failure: Optional[Callable[[Topology, BaseException], None]] = None
 
 
-def failing(t: Topology) -> None:
-    """Tells the plugin (if it listens) that an exception is leaving `t`'s ``with`` block."""
+def failing(t: Topology, exc: BaseException) -> None:
+    """Tells the plugin (if it listens) that `exc` is leaving `t`'s ``with`` block."""
     if on_failure is not None:
-        on_failure(t)
+        on_failure(t, exc)
 
 
 def _kind(node: _Node) -> str:

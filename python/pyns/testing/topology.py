@@ -120,8 +120,8 @@ class Topology(Faults):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            registry.failing(self)
+        if isinstance(exc[1], BaseException):
+            registry.failing(self, exc[1])
         self.close()
 
     # ------------------------------------------------------------------ nodes
