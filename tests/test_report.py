@@ -4,6 +4,7 @@ the `pyns topology` section of a failing test, --pyns-keep, --pyns-capture."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -161,11 +162,12 @@ def test_passes(topology):
 '''
 
 
-def _pytest(tmp_path: Path, source: str, *args: str, **kw) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_it.py").write_text(textwrap.dedent(source))
+def _pytest(tmp_path: Path, source: str, *args: str, name: str = "test_it.py",
+            **kw) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    (tmp_path / name).write_text(textwrap.dedent(source))
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_it.py", *args],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", name, *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, **kw,
     )  # fmt: skip
 
@@ -183,10 +185,10 @@ def test_a_failing_test_gets_a_pyns_topology_section(tmp_path):
     sections = _sections(r.stdout)
     assert len(sections) == 2, r.stdout
     fixture, own = sections
-    assert fixture.startswith("the topology fixture: 2 nodes, 1 links")
+    assert fixture.startswith("the topology fixture: 2 nodes, 1 link,")
     assert "host a" in fixture and "10.7.0.0/24 dev eth0 proto kernel scope link src 10.7.0.1" in fixture
     assert "running  sleep 1000" in fixture
-    assert own.startswith("a Topology of the test, left by an exception: 1 nodes")
+    assert own.startswith("a Topology of the test, left by an exception: 1 node, 0 links,")
     assert "host mine" in own
     assert "fine" not in r.stdout  # a passing test has no report
     print(r.stdout)  # what a person sees (README's example comes from here)
@@ -301,3 +303,24 @@ def test_fails_after_an_interrupt_inside():
     r = _pytest(tmp_path, source, "--pyns-keep", start_new_session=True, stdin=subprocess.DEVNULL)
     assert "1 failed, 1 skipped" in r.stdout
     assert _sections(r.stdout) == [] and "pyns topology exec" not in r.stdout
+
+
+def _normal(text: str) -> list[str]:
+    """Lines without what changes from run to run: pids, link-local addresses, rule widths."""
+    text = re.sub(r"pid \d+", "pid N", text)
+    text = re.sub(r"fe80::[0-9a-f:]+/64", "fe80::X/64", text)
+    text = re.sub(r"^[-=]+ (.*?) [-=]+$", r"-- \1 --", text, flags=re.M)
+    return [x.rstrip() for x in text.splitlines()]
+
+
+def test_the_readme_shows_what_the_plugin_prints(tmp_path):
+    """README's pytest section: its failing test, run, prints the report shown under it (lines
+    in this order; more lines, such as logs, may come between)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    (code,) = re.findall(r"^```python\n(# test_web\.py.*?)^```$", readme, flags=re.M | re.S)
+    (shown,) = re.findall(r"^```text\n(-+ pyns topology -+\n.*?)^```$", readme, flags=re.M | re.S)
+    r = _pytest(tmp_path, code, "--tb=short", name="test_web.py")
+    assert r.returncode == 1, r.stdout
+    real = iter(_normal(r.stdout))
+    missing = [line for line in _normal(shown) if not any(line == x for x in real)]
+    assert missing == [], r.stdout

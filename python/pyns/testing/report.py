@@ -148,6 +148,10 @@ def _processes(host: Host, log_lines: int) -> Iterable[str]:
             yield from (f"  | {x}" for x in tail)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
 def _link(v: Any) -> str:
     ends = [
         f"{n.name} {i}" + (f" {a}" if a else "")
@@ -181,7 +185,7 @@ def report(t: Topology, *, log_lines: int = LOG_LINES, files: Optional[dict[str,
     if t.closed:
         return f"{t!r}: torn down before the report (nothing left to read)\n"
     nodes = list(t._nodes.values())
-    head = f"{len(nodes)} nodes, {len(t.links)} links, owner pid {os.getpid()}"
+    head = f"{_count(len(nodes), 'node')}, {_count(len(t.links), 'link')}, owner pid {os.getpid()}"
     if t._directory:
         head += f", directory {t._directory}"
     lines = [head]
