@@ -131,6 +131,21 @@ def test_report_shows_the_last_lines_of_each_log():
     assert "    log 13-client.log (last 0 lines):" in out
 
 
+def test_a_big_topology_shows_the_first_nodes_in_detail():
+    with Topology() as t:
+        for name in "abcd":
+            t.host(name)
+        t.link("a", "b")
+        t.link("c", "d")
+        t.link("a", "c")
+        text = report(t, max_nodes=1)
+    assert "\nhost a\n" in text and "\nhost b\n" not in text
+    assert text.endswith("\n3 more nodes (not shown): b c d\n")
+    assert "  ... and 1 more" in text.splitlines()  # 2 * max_nodes links, then a count
+    with pytest.raises(ValueError, match="max_nodes"):
+        report(t, max_nodes=-1)
+
+
 def test_report_of_a_closed_topology_says_so():
     t = Topology()
     t.host("h")

@@ -23,6 +23,8 @@ __all__ = ["format_route", "report"]
 
 #: Lines of each log shown by default.
 LOG_LINES = 20
+#: Nodes shown in detail by default (the others by name only).
+MAX_NODES = 100
 
 
 def format_route(r: net.Route) -> str:
@@ -166,22 +168,32 @@ def _link(v: Any) -> str:
     return f"{ends[0]} <-> {ends[1]}  ({', '.join(state)})"
 
 
-def report(t: Topology, *, log_lines: int = LOG_LINES, files: Optional[dict[str, str]] = None) -> str:
+def report(
+    t: Topology,
+    *,
+    log_lines: int = LOG_LINES,
+    max_nodes: int = MAX_NODES,
+    files: Optional[dict[str, str]] = None,
+) -> str:
     """The topology as a report a person reads after a failure.
 
     Args:
         t: the topology, still open (a closed one has nothing left to read).
         log_lines: how many last lines of each log to show.
+        max_nodes: how many nodes to show in detail (in creation order); the others are
+            named at the end, so that a 10,000-host topology gives a report one can read.
         files: more files to list at the end, ``{what: path}`` (the plugin's captures).
 
     Returns:
         The text, lines without trailing spaces.
 
     Raises:
-        ValueError: a negative `log_lines`.
+        ValueError: a negative `log_lines` or `max_nodes`.
     """
     if log_lines < 0:
         raise ValueError(f"log_lines must be >= 0, not {log_lines}")
+    if max_nodes < 0:
+        raise ValueError(f"max_nodes must be >= 0, not {max_nodes}")
     if t.closed:
         return f"{t!r}: torn down before the report (nothing left to read)\n"
     nodes = list(t._nodes.values())
@@ -193,8 +205,10 @@ def report(t: Topology, *, log_lines: int = LOG_LINES, files: Optional[dict[str,
     lines.append("partitions: " + (", ".join(f"{a} -> {b}" for a, b in cuts) or "none"))
     if t.links:
         lines.append("links:")
-        lines.extend(f"  {_link(v)}" for v in t.links)
-    for node in nodes:
+        lines.extend(f"  {_link(v)}" for v in t.links[: 2 * max_nodes])
+        if len(t.links) > 2 * max_nodes:
+            lines.append(f"  ... and {len(t.links) - 2 * max_nodes} more")
+    for node in nodes[:max_nodes]:
         lines.append("")
         if isinstance(node, Switch):
             lines.append(f"switch {node.name}  (bridge br0, subnet {node.subnet})")
@@ -215,6 +229,10 @@ def report(t: Topology, *, log_lines: int = LOG_LINES, files: Optional[dict[str,
         if isinstance(node, Host):
             lines.append("  processes:")
             _guarded(lines, "    ", lambda: _processes(node, log_lines))
+    if len(nodes) > max_nodes:
+        lines.append("")
+        rest = [n.name for n in nodes[max_nodes:]]
+        lines.append(f"{len(rest)} more nodes (not shown): {' '.join(rest)}")
     if files:
         lines.append("")
         lines.extend(f"{what}: {path}" for what, path in files.items())
