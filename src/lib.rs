@@ -61,6 +61,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::target::resolve_namespace, m)?,
         wrap_pyfunction!(py::qdisc::net_shape, m)?,
         wrap_pyfunction!(py::qdisc::net_shape_check, m)?,
+        wrap_pyfunction!(py::qdisc::net_qdiscs, m)?,
         wrap_pyfunction!(py::qdisc::net_unshape, m)?,
         wrap_pyfunction!(py::qdisc::net_blackhole, m)?,
         wrap_pyfunction!(py::qdisc::net_bpf_loss, m)?,

@@ -384,7 +384,7 @@ def test_results_are_immutable_comparable_picklable_values(make_netns: NsFactory
     (route,) = [r for r in net.routes(netns=ns) if r.family == "inet"]
     assert repr(route) == (
         "Route(dst='10.0.0.0/24', via=None, dev='p0', metric=None, family='inet', "
-        "protocol='kernel', scope='link', type='unicast')"
+        "protocol='kernel', scope='link', type='unicast', src='10.0.0.1')"
     )
     assert eval(repr(route), {"Route": net.Route}) == route
     assert pickle.loads(pickle.dumps(route)) == route

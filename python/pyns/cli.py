@@ -48,6 +48,7 @@ Commands:
  enter     run a program in other namespaces (like nsenter)
  ls        list namespaces (like lsns)
  netns     named network namespaces (like ip netns)
+ topology  live pyns topologies of running processes: ls, exec
  doctor    check what this machine lets pyns do
  tour      run the classic namespace experiments and explain them
 
@@ -339,6 +340,12 @@ def _doctor(o: dict[str, Any], rest: list[str]) -> int:
     return 1 if any(f.blocks for f in findings) else 0
 
 
+def _topology(o: dict[str, Any], rest: list[str]) -> int:
+    from .cli_topology import main as topology
+
+    return topology(o, rest)
+
+
 def _tour(o: dict[str, Any], rest: list[str]) -> int:
     from .tour import tour
 
@@ -348,6 +355,7 @@ def _tour(o: dict[str, Any], rest: list[str]) -> int:
 def _commands() -> dict[str, tuple[Callable[..., int], list[Opt], str, bool]]:
     """name -> (function, options, usage, permute)."""
     from .cli_run import ENTER_OPTS, ENTER_USAGE, RUN_OPTS, RUN_USAGE
+    from .cli_topology import OPTS as TOPOLOGY_OPTS, USAGE as TOPOLOGY_USAGE
 
     return {
         "run": (_run, list(RUN_OPTS), RUN_USAGE, False),
@@ -356,6 +364,7 @@ def _commands() -> dict[str, tuple[Callable[..., int], list[Opt], str, bool]]:
         "netns": (_netns, list(_COMMON), NETNS_USAGE, False),
         "doctor": (_doctor, [Opt("json", None, "json")] + _COMMON, DOCTOR_USAGE, False),
         "tour": (_tour, list(_COMMON), "Usage:\n pyns tour\n", False),
+        "topology": (_topology, TOPOLOGY_OPTS, TOPOLOGY_USAGE, False),
     }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from . import _native
 from ._native import Addr, Link, Namespace, Route
@@ -31,6 +31,7 @@ from ._native import Addr, Link, Namespace, Route
 __all__ = [
     "Addr",
     "Link",
+    "Qdisc",
     "Route",
     "add_addr",
     "add_route",
@@ -43,6 +44,7 @@ __all__ = [
     "link",
     "links",
     "loopback_up",
+    "qdiscs",
     "routes",
     "set_link",
     "shape",
@@ -463,3 +465,51 @@ def blackhole(name: str, *, netns: NetnsLike = None) -> None:
         PermissionError: without CAP_NET_ADMIN.
     """
     _native.net_blackhole(name, netns)
+
+
+#: ``TC_H_ROOT``: the parent of a link's root qdisc.
+_TC_ROOT = 0xFFFFFFFF
+
+
+def _tc_handle(h: int) -> str:
+    """A qdisc handle as tc prints it: ``1:``, ``ffff:fff1``."""
+    major, minor = h >> 16, h & 0xFFFF
+    return f"{major:x}:" + (f"{minor:x}" if minor else "")
+
+
+class Qdisc(NamedTuple):
+    """A queueing discipline of a link, as ``tc -s qdisc show`` reports it.
+
+    Attributes:
+        link: the link's name.
+        kind: ``"noqueue"``, ``"netem"``, ``"tbf"``, ``"blackhole"``, ``"clsact"``, ...
+        handle: its handle as tc prints it (``"1:"``).
+        parent: ``"root"``, or the parent's handle (``"1:1"``).
+        packets: packets it has sent.
+        drops: packets it has dropped.
+    """
+
+    link: str
+    kind: str
+    handle: str
+    parent: str
+    packets: int
+    drops: int
+
+
+def qdiscs(*, netns: NetnsLike = None) -> list[Qdisc]:
+    """Lists the qdiscs of every link with their counters (what ``tc -s qdisc show`` shows).
+
+    Args:
+        netns: where; default: the calling thread's network namespace.
+
+    Returns:
+        A list of ``Qdisc``, in the kernel's order.
+
+    Raises:
+        OSError: the namespace cannot be opened or the request failed.
+    """
+    return [
+        Qdisc(link, kind, _tc_handle(h), "root" if p == _TC_ROOT else _tc_handle(p), n, d)
+        for link, kind, h, p, n, d in _native.net_qdiscs(netns)
+    ]

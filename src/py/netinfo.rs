@@ -220,6 +220,7 @@ impl Addr {
 ///     protocol: who added it: "kernel", "boot" (ip route add, pyns), "static", ...
 ///     scope: "global", "link", "host".
 ///     type: "unicast", "blackhole", "unreachable", ...
+///     src: the preferred source address (src in ip route), or None.
 #[pyclass(module = "pyns.net", frozen, eq, hash, get_all)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Route {
@@ -232,6 +233,7 @@ pub struct Route {
     scope: String,
     #[pyo3(name = "type")]
     kind: String,
+    src: Option<String>,
 }
 
 impl Route {
@@ -248,6 +250,7 @@ impl Route {
             protocol: protocol_name(r.protocol),
             scope: scope_name(r.scope),
             kind: type_name(r.kind),
+            src: r.src.map(|s| s.to_string()),
         }
     }
 }
@@ -261,12 +264,13 @@ type RouteArgs = (
     String,
     String,
     String,
+    Option<String>,
 );
 
 #[pymethods]
 impl Route {
     #[new]
-    #[pyo3(signature = (dst, via, dev, metric, family, protocol, scope, r#type))]
+    #[pyo3(signature = (dst, via, dev, metric, family, protocol, scope, r#type, src=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         dst: String,
@@ -277,6 +281,7 @@ impl Route {
         protocol: String,
         scope: String,
         r#type: String,
+        src: Option<String>,
     ) -> Route {
         Route {
             dst,
@@ -287,12 +292,14 @@ impl Route {
             protocol,
             scope,
             kind: r#type,
+            src,
         }
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Route(dst={}, via={}, dev={}, metric={}, family={}, protocol={}, scope={}, type={})",
+            "Route(dst={}, via={}, dev={}, metric={}, family={}, protocol={}, scope={}, type={}, \
+             src={})",
             quote(&self.dst),
             opt(&self.via),
             opt(&self.dev),
@@ -301,7 +308,8 @@ impl Route {
             quote(&self.family),
             quote(&self.protocol),
             quote(&self.scope),
-            quote(&self.kind)
+            quote(&self.kind),
+            opt(&self.src)
         )
     }
 
@@ -310,7 +318,7 @@ impl Route {
         (
             slf.get_type(),
             (
-                r.dst, r.via, r.dev, r.metric, r.family, r.protocol, r.scope, r.kind,
+                r.dst, r.via, r.dev, r.metric, r.family, r.protocol, r.scope, r.kind, r.src,
             ),
         )
     }

@@ -1,5 +1,6 @@
 //! The natives behind `pyns.net.shape`, `unshape` and `blackhole`: tc qdiscs by netlink.
 
+use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -347,6 +348,26 @@ pub fn net_blackhole(py: Python<'_>, name: &str, netns: Option<&Bound<'_, PyAny>
         })
     })
     .map_err(|e| no_link(py, e, name))
+}
+
+/// A qdisc as `net_qdiscs` reports it: (link name, kind, handle, parent, packets, drops).
+type QdiscRow = (String, String, u32, u32, u32, u32);
+
+/// Every qdisc of every link (tc(8) `-s qdisc show`), with its link's name.
+#[pyfunction]
+#[pyo3(signature = (netns=None))]
+pub fn net_qdiscs(py: Python<'_>, netns: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<QdiscRow>> {
+    let netns = Netns::resolve(netns, "netns")?;
+    let t = netns.target()?;
+    let (links, qdiscs) = py.detach(|| t.rtnl(|r| Ok((link::dump(r)?, qdisc::dump(r)?))))?;
+    let names: HashMap<u32, String> = links.into_iter().map(|l| (l.index, l.name)).collect();
+    Ok(qdiscs
+        .into_iter()
+        .filter_map(|q| {
+            let dev = names.get(&q.index)?.clone();
+            Some((dev, q.kind, q.handle, q.parent, q.packets, q.drops))
+        })
+        .collect())
 }
 
 /// Drops `loss_pct` percent of a link's egress packets at random by a cls_bpf program

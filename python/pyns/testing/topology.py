@@ -19,7 +19,7 @@ from typing import Optional, Union
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from . import clocks, routing
+from . import clocks, registry, routing
 from .capture import Captures
 from .faults import Cuts
 from .shaping import impairments
@@ -105,6 +105,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
         self._cuts = Cuts()
         self._directory: Optional[str] = None
         self._closed = False
+        self._registry = registry.Registry()
+        registry.track(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._nodes)} nodes, {len(self._links)} links"
@@ -140,6 +142,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if isinstance(exc[1], BaseException):
+            registry.failing(self, exc[1])
         self.close()
 
     # ------------------------------------------------------------------ nodes
@@ -237,6 +241,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         self._nodes[name] = host
         self._routers += host.forwarding
         self._persist(name, net_ns)
+        self._registry.add(host)
         return host
 
     def router(self, name: str, *, mnt: bool = True) -> Host:
@@ -287,6 +292,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         sw._segment.subnet6 = self._subnets.twin(network)
         self._nodes[name] = sw
         self._persist(name, net_ns)
+        self._registry.add(sw)
         return sw
 
     def _node(self, node: Union[str, _Node], what: str) -> _Node:
@@ -601,6 +607,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         for v in links:
             self._drop(v)
         del self._nodes[n.name]
+        self._registry.remove(n.name)
         if isinstance(n, Switch) and not any(s._segment is n._segment for s in self.switches):
             self._subnets.release(n.subnet)
         n._close()
@@ -640,6 +647,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         finally:
             self._stop_captures()
             self._processes.clear()
+            self._registry.close()
             for node in self._nodes.values():
                 node._close()
             if self._directory is not None:

@@ -6,7 +6,9 @@
 //! the kernel's `struct tc_netem_qopt` / `struct tc_tbf_qopt` plus their attributes, with the
 //! crate's NLA types doing the framing. The bytes match what iproute2's `tc` sends.
 
-use netlink_packet_core::{DefaultNla, Emitable, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::{
+    DefaultNla, Emitable, Parseable, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+};
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcHeader, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -275,6 +277,49 @@ pub fn delete_root(rtnl: &mut Rtnl, index: u32, subject: &str) -> Result<()> {
         Err(e) if e.errno == libc::EINVAL || e.errno == libc::ENOENT => Ok(()),
         r => r,
     }
+}
+
+/// One qdisc as the kernel reports it (tc(8) `-s qdisc show`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The interface index of its link.
+    pub index: u32,
+    pub kind: String,
+    pub handle: u32,
+    pub parent: u32,
+    /// Packets it sent, and packets it dropped.
+    pub packets: u32,
+    pub drops: u32,
+}
+
+/// Every qdisc of every link of the namespace (RTM_GETQDISC dump, tc(8) `qdisc show`).
+pub fn dump(rtnl: &mut Rtnl) -> Result<Vec<Shown>> {
+    rtnl.dump(
+        &RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()),
+        "(all links)",
+        |kind, payload| {
+            if kind != libc::RTM_NEWQDISC {
+                return None;
+            }
+            let m = TcMessage::parse(payload).ok()?;
+            let mut q = Shown {
+                index: u32::try_from(m.header.index).ok()?,
+                kind: String::new(),
+                handle: m.header.handle.into(),
+                parent: m.header.parent.into(),
+                packets: 0,
+                drops: 0,
+            };
+            for a in m.attributes {
+                match a {
+                    TcAttribute::Kind(k) => q.kind = k,
+                    TcAttribute::Stats(s) => (q.packets, q.drops) = (s.packets, s.drops),
+                    _ => {}
+                }
+            }
+            Some(q)
+        },
+    )
 }
 
 /// `TC_H_CLSACT`: where the clsact qdisc hangs, and its handle `ffff:`.

@@ -135,6 +135,8 @@ pub struct Route {
     pub version: u8,
     pub dst: Option<Cidr>,
     pub via: Option<IpAddr>,
+    /// The preferred source address (`src` in `ip route`).
+    pub src: Option<IpAddr>,
     pub oif: Option<u32>,
     pub metric: Option<u32>,
     pub protocol: u8,
@@ -169,6 +171,7 @@ fn from_message(m: RouteMessage) -> Option<Route> {
         version,
         dst: None,
         via: None,
+        src: None,
         oif: None,
         metric: None,
         protocol: m.header.protocol.into(),
@@ -184,6 +187,7 @@ fn from_message(m: RouteMessage) -> Option<Route> {
                 })
             }
             RouteAttribute::Gateway(g) => r.via = ip(g),
+            RouteAttribute::PrefSource(s) => r.src = ip(s),
             RouteAttribute::Oif(i) => r.oif = Some(i),
             RouteAttribute::Priority(p) => r.metric = Some(p),
             RouteAttribute::Table(t) => table = t,

@@ -376,6 +376,7 @@ fn request_name(msg: &RouteNetlinkMessage) -> &'static str {
         M::DelRule(_) => "RTM_DELRULE",
         M::NewQueueDiscipline(_) => "RTM_NEWQDISC",
         M::DelQueueDiscipline(_) => "RTM_DELQDISC",
+        M::GetQueueDiscipline(_) => "RTM_GETQDISC",
         M::NewTrafficFilter(_) => "RTM_NEWTFILTER",
         _ => "rtnetlink request",
     }
