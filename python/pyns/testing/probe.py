@@ -34,6 +34,10 @@ __all__ = ["Probes"]
 
 #: How often the echo requests of pairs not answered yet are sent again.
 RESEND_S = 0.2
+#: The default wait for replies: longer than one ARP/ND retransmission (1 s), so that a pair
+#: whose first neighbour request was lost still answers (on a just-built topology about one
+#: in five first requests is: see NOTES), like iputils ping, which waits up to 10 s.
+TIMEOUT_S = 2.0
 
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
@@ -200,13 +204,14 @@ class Probes:
             raise TypeError(f"{what} must be a host or router, not the switch {found.name!r}")
         return found
 
-    def ping(self, a: Union[str, Host], b: Union[str, Host], *, timeout: float = 1.0) -> bool:
+    def ping(self, a: Union[str, Host], b: Union[str, Host], *, timeout: float = TIMEOUT_S) -> bool:
         """Whether `a` reaches `b`: an ICMP echo reply from any of `b`'s addresses (IPv4 or
         IPv6) within `timeout` seconds, sent in-process from a raw socket inside `a`.
 
         Args:
             a, b: hosts or routers (or their names).
-            timeout: seconds at most (the requests are repeated every 200 ms until then).
+            timeout: seconds at most (the requests are repeated every 200 ms until then);
+                an answer ends the wait at once.
 
         Returns:
             True if a reply came; False if none did (or `b` has no address).
@@ -222,7 +227,7 @@ class Probes:
         pair = (self._host(a, "a"), self._host(b, "b"))
         return probe([pair], timeout)[0]
 
-    def reachability(self, *, timeout: float = 1.0) -> dict[tuple[str, str], bool]:
+    def reachability(self, *, timeout: float = TIMEOUT_S) -> dict[tuple[str, str], bool]:
         """Who reaches whom: ``ping`` of every ordered pair of distinct hosts (routers and
         switches left out), all at once.
 
@@ -244,7 +249,7 @@ class Probes:
         return {(a.name, b.name): ok for (a, b), ok in zip(pairs, probe(pairs, timeout))}
 
     def assert_reachable(
-        self, expected: Mapping[tuple[Any, Any], bool], *, timeout: float = 1.0
+        self, expected: Mapping[tuple[Any, Any], bool], *, timeout: float = TIMEOUT_S
     ) -> None:
         """Checks that the pairs in `expected` reach each other (True) or not (False), as
         ``ping`` sees it; the pairs are probed all at once.
