@@ -24,7 +24,9 @@ def ping6(src: Host, dst: Host, wait_s: int = 2) -> bool:
     return p.wait() == 0
 
 
-def udp6_arrives(src: Host, dst: Host, timeout: float = 0.3) -> bool:
+def udp6_arrives(src: Host, dst: Host, timeout: float = 2.0) -> bool:
+    """Whether one UDP datagram over IPv6 from `src` reaches `dst` within `timeout` (a
+    datagram that arrives needs no wait beyond its trip; a cut one waits it out)."""
     with dst.enter():
         srv = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     with src.enter():
@@ -100,7 +102,7 @@ def test_partition_cuts_ipv6_too_and_heal_restores(topology: Topology, behind_ro
     a, r1, r2, b, c = behind_routers
     assert udp6_arrives(a, b) and udp6_arrives(b, a)
     topology.partition(a, b)
-    assert not udp6_arrives(a, b) and not udp6_arrives(b, a)
+    assert not udp6_arrives(a, b, 0.3) and not udp6_arrives(b, a, 0.3)
     assert not ping6(a, b, wait_s=1)
     assert udp6_arrives(a, c) and udp6_arrives(a, r2)  # only a <-> b is cut
     cut = {(r["src"], r["dst"]) for r in ip6(b, "rule") if r.get("action") == "blackhole"}
@@ -131,3 +133,40 @@ def test_twins_of_explicit_subnets_and_overlaps(topology: Topology) -> None:
     topology.unlink(v)  # its twin is free again
     topology.link(a, b, subnet="fd00:1:c0a8::/48")
     assert ping6(a, b)
+
+
+@pytest.mark.requires_userns
+def test_rootless_dual_stack_and_ipv6_cut_inside_a_user_namespace(nobody) -> None:
+    out = nobody(
+        """
+        import socket, pyns
+        from pyns.testing import Topology
+
+        def arrives(src, dst, timeout):
+            with dst.enter():
+                srv = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            with src.enter():
+                cli = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            with srv, cli:
+                srv.bind((dst.ip(family=6), 0)); srv.settimeout(timeout)
+                cli.sendto(b"x", srv.getsockname())
+                try:
+                    return srv.recv(4) == b"x"
+                except socket.timeout:
+                    return False
+
+        def build():
+            with Topology() as t:
+                a, r, b = t.host("a"), t.router("r"), t.host("b")
+                t.link(a, r); t.link(r, b)
+                before = arrives(a, b, 2.0)
+                t.partition(a, b)
+                cut = (arrives(a, b, 0.3), arrives(b, a, 0.3), arrives(a, r, 2.0))
+                t.heal()
+                return b.ip(family=6), before, cut, arrives(a, b, 2.0)
+
+        print(pyns.run(build, user=True, map_root=True, net=True, uts=True))
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "('fd00:0:0:1::2', True, (False, False, True), True)"

@@ -478,7 +478,8 @@ def test_jepsen_grudges_applied_as_oneway_cuts(topology: Topology) -> None:
     for s in hosts:
         for r in hosts:
             if s != r:
-                assert arrives(hosts[s], hosts[r], timeout=0.2) == ((s, r) not in grudges)
+                cut = (s, r) in grudges  # a datagram that arrives needs no long wait
+                assert arrives(hosts[s], hosts[r], timeout=0.2 if cut else 2.0) == (not cut)
     topology.heal()
     assert topology.partitions == frozenset()
 
