@@ -469,6 +469,10 @@ impl Sink {
         let Some(data) = pkt.get(mac..mac + snaplen) else {
             return Ok(());
         };
+        if pkttype == libc::PACKET_OUTGOING && hatype == libc::ARPHRD_LOOPBACK {
+            // Every packet on lo is seen leaving and arriving: keep it once, as libpcap does.
+            return Ok(());
+        }
         let id = self.interface(ifindex)?;
         let (dir, rx) = match pkttype {
             libc::PACKET_OUTGOING => (Direction::Outbound, Reception::Unspecified),
