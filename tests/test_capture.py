@@ -203,6 +203,23 @@ def test_a_switch_capture_names_every_port_and_html_lists_packets() -> None:
 
 
 @pytest.mark.requires_root
+def test_loopback_packets_are_kept_once() -> None:
+    with Topology() as t:
+        a = t.host("a")
+        with a.enter():
+            srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with t.capture(a) as cap, srv, cli:
+            srv.bind(("127.0.0.1", 9))
+            for _ in range(3):
+                cli.sendto(b"hi", ("127.0.0.1", 9))
+                srv.recv(9)
+        udp_ = [(p.interface, p.src, p.dst, p.info.split(" > ")[1]) for p in cap.packets
+                if p.proto == "UDP"]
+    assert udp_ == [("lo", "127.0.0.1", "127.0.0.1", "9 len 2")] * 3
+
+
+@pytest.mark.requires_root
 def test_close_stops_a_capture_left_running(tmp_path) -> None:
     t = Topology()
     try:
@@ -313,10 +330,10 @@ def test_without_cap_net_raw_a_permission_error_with_a_hint(nobody) -> None:
         try:
             Capture(os.path.join(d, "x.pcapng")).start()
         except PermissionError as e:
-            print(e.errno, e.step, "CAP_NET_RAW" in e.hint)
+            print(e.errno, e.step, "CAP_NET_RAW" in e.hint, os.listdir(d))
         finally:
             import shutil; shutil.rmtree(d)
         """
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "socket(AF_PACKET,", "SOCK_RAW)", "True"]
+    assert out.stdout.split() == ["1", "socket(AF_PACKET,", "SOCK_RAW)", "True", "[]"]

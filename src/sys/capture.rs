@@ -58,8 +58,6 @@ impl Capture {
         interface: Option<&str>,
         path: &Path,
     ) -> Result<Capture> {
-        let file =
-            File::create(path).map_err(|e| io_error("create the capture file", e).at(path))?;
         let (sock, ifindex) = match netns {
             None => packet_socket(interface)?,
             Some(fd) => {
@@ -70,6 +68,9 @@ impl Capture {
             }
         };
         let ring = Ring::map(&sock)?;
+        // The file is made once the privileged steps passed: a refusal leaves nothing behind.
+        let file =
+            File::create(path).map_err(|e| io_error("create the capture file", e).at(path))?;
         bind(&sock, ifindex)?;
         let out = Writer::new(BufWriter::with_capacity(1 << 20, file), "pyns")
             .map_err(|e| io_error("write the capture file", e).at(path))?;
@@ -468,6 +469,10 @@ impl Sink {
         let Some(data) = pkt.get(mac..mac + snaplen) else {
             return Ok(());
         };
+        if pkttype == libc::PACKET_OUTGOING && hatype == libc::ARPHRD_LOOPBACK {
+            // Every packet on lo is seen leaving and arriving: keep it once, as libpcap does.
+            return Ok(());
+        }
         let id = self.interface(ifindex)?;
         let (dir, rx) = match pkttype {
             libc::PACKET_OUTGOING => (Direction::Outbound, Reception::Unspecified),
