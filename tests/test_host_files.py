@@ -234,10 +234,24 @@ def _check_rootless(out: list[str]) -> None:
     assert out[3] == "x\n"
 
 
+def _rootless_enter() -> tuple[str, str]:
+    """host.enter() in a user namespace: the host's names where the thread's own mount
+    namespace is the child's (mnt=True), the machine's /etc where it is not."""
+    with Topology() as t:
+        a, b = t.host("a"), t.host("b")
+        t.link(a, b)
+        with a.enter():
+            return socket.gethostbyname("b"), Path("/etc/hostname").read_text()
+
+
 @pytest.mark.requires_userns
 def test_names_and_files_work_rootless() -> None:
     _check_rootless(pyns.run(_rootless, user=True, map_root=True, net=True, uts=True))
     assert not os.path.lexists("/etc/pyns-rootless.conf")
+    kw = dict(user=True, map_root=True, net=True, uts=True)
+    assert pyns.run(_rootless_enter, mnt=True, **kw) == ("10.0.0.2", "a\n")
+    with pytest.raises(socket.gaierror):  # enter() could not come back from a's mount ns
+        pyns.run(_rootless_enter, **kw)
 
 
 @pytest.mark.requires_userns

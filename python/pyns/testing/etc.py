@@ -24,6 +24,8 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
+from .._native import Namespace
+
 
 if TYPE_CHECKING:
     from .nodes import Host
@@ -144,6 +146,17 @@ class HostFiles:
             os.symlink(os.path.join(etc, "hosts"), os.path.join(etc, "hosts.link"))
             self._etc = etc
         return self._etc
+
+    def _mnt_comes_back(self: Topology) -> bool:
+        """Whether a thread may join a host's mount namespace and come back: the calling
+        thread's mount namespace belongs to its own user namespace (setns(2) back needs
+        CAP_SYS_ADMIN there, which a child of ``pyns.run(user=True)`` lacks in the machine's)."""
+        with Namespace.current("mnt") as mine, Namespace.current("user") as user:
+            try:
+                with mine.owner() as owner:
+                    return owner == user
+            except PermissionError:  # its owner is outside this thread's user namespace
+                return False
 
     def _names_changed(self: Topology) -> None:
         """Nodes or links changed: rewrite ``/etc/hosts`` now if programs may read it, else
