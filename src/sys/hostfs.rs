@@ -209,3 +209,72 @@ pub fn netns_exec_mnt(net: &Namespace, name: &str) -> Result<(Namespace, Vec<Str
             .unwrap_or_else(|_| Err(Error::condition("the netns exec thread panicked")))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::net::node::{create, Spec};
+
+    /// Reads `path` from inside the mount namespace `mnt` (on a thread of its own).
+    fn read_in(mnt: &Namespace, path: &Path) -> std::io::Result<String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                ns::unshare(libc::CLONE_FS).unwrap();
+                ns::setns(mnt.as_fd(), libc::CLONE_NEWNS).unwrap();
+                std::fs::read_to_string(path)
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn a_symlink_bound_over_a_file_follows_renames_and_stays_inside() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "hostfs test skipped: needs root");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("pyns-hostfs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("store")).unwrap();
+        std::fs::write(dir.join("target"), "old\n").unwrap();
+        std::fs::write(dir.join("shared"), "one\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("shared"), dir.join("link")).unwrap();
+        let store = dir.join("store");
+        let node = create(&Spec {
+            mnt: true,
+            mounts: vec![
+                Op::Tmpfs {
+                    dst: store.clone(),
+                    mode: 0o755,
+                },
+                Op::Write {
+                    path: store.join("f"),
+                    data: b"mine\n".to_vec(),
+                    mode: 0o644,
+                },
+                Op::Bind {
+                    src: dir.join("link"),
+                    dst: dir.join("target"),
+                },
+            ],
+            ..Spec::default()
+        })
+        .unwrap();
+        let mnt = node.mnt.as_ref().unwrap();
+        assert_eq!(read_in(mnt, &store.join("f")).unwrap(), "mine\n");
+        assert_eq!(read_in(mnt, &dir.join("target")).unwrap(), "one\n");
+        std::fs::write(dir.join("shared.new"), "two\n").unwrap();
+        std::fs::rename(dir.join("shared.new"), dir.join("shared")).unwrap();
+        assert_eq!(read_in(mnt, &dir.join("target")).unwrap(), "two\n");
+        // the caller's mount namespace has none of it
+        assert_eq!(
+            std::fs::read_to_string(dir.join("target")).unwrap(),
+            "old\n"
+        );
+        assert!(!store.join("f").exists());
+        drop(node);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
