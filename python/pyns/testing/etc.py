@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
 
 from .._native import Namespace
@@ -122,7 +123,9 @@ def hosts_text(hosts: Iterable[Host]) -> str:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    tmp = path + ".new"
+    """Replaces `path` by rename(2): readers see the old or the new file, never a mix (the
+    temporary name is the thread's own, so threads flushing at once never share one)."""
+    tmp = f"{path}.{threading.get_ident()}.new"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
