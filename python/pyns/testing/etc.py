@@ -257,4 +257,11 @@ def _plan(
         ("overlay", anc, os.path.join(layer, "upper"), os.path.join(layer, "work"))
         for anc, layer in sorted(overlays.items(), key=lambda kv: kv[0].count("/"))
     ]
+    # An overlay or a private tmpfs over a directory that holds the topology's (private=
+    # ["/tmp"]) would hide the shared /etc/hosts and the host's store: keep a copy of the
+    # topology's etc directory (with the store mounted on it) and put it back on top.
+    keep = os.path.dirname(store)
+    if any(keep.startswith(op[1] + "/") for op in mounts + tmpfs if op[0] != "mkdir"):
+        made.append(("hold", keep))
+        tmpfs += [("mkdir", keep, 0o755), ("attach", 0, keep)]
     return made + mounts + tmpfs + inner + binds
