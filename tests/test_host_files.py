@@ -187,6 +187,24 @@ def test_private_dirs_and_files_stay_in_the_host_and_touch_nothing_on_the_machin
     assert not os.path.lexists(missing)
 
 
+@ROOT_ONLY
+def test_a_private_tmp_keeps_the_names_and_files() -> None:
+    """private=["/tmp"] and files under /tmp cover the topology's own directory (which is
+    in /tmp): the host still sees /etc/hosts, its files, and an empty /tmp of its own."""
+    with Topology() as t:
+        a = t.host("a", private=["/tmp"], files={"/etc/pyns-tmp.conf": "t\n"})
+        b = t.host("b", files={f"/tmp/pyns-test-{os.getpid()}/x": "y\n"})
+        t.link(a, b)
+        assert sh(a, "getent hosts b; cat /etc/hostname /etc/pyns-tmp.conf") == (
+            "10.0.0.2        b\na\nt\n"
+        )
+        assert sh(a, "ls -A /tmp") == os.path.basename(t.directory) + "\n"
+        assert sh(b, f"getent hosts a; cat /tmp/pyns-test-{os.getpid()}/x") == (
+            "10.0.0.1        a\ny\n"
+        )
+    assert not os.path.lexists(f"/tmp/pyns-test-{os.getpid()}")
+
+
 @pytest.mark.parametrize(
     "kw, error, words",
     [
@@ -234,10 +252,24 @@ def _check_rootless(out: list[str]) -> None:
     assert out[3] == "x\n"
 
 
+def _rootless_enter() -> tuple[str, str]:
+    """host.enter() in a user namespace: the host's names where the thread's own mount
+    namespace is the child's (mnt=True), the machine's /etc where it is not."""
+    with Topology() as t:
+        a, b = t.host("a"), t.host("b")
+        t.link(a, b)
+        with a.enter():
+            return socket.gethostbyname("b"), Path("/etc/hostname").read_text()
+
+
 @pytest.mark.requires_userns
 def test_names_and_files_work_rootless() -> None:
     _check_rootless(pyns.run(_rootless, user=True, map_root=True, net=True, uts=True))
     assert not os.path.lexists("/etc/pyns-rootless.conf")
+    kw = dict(user=True, map_root=True, net=True, uts=True)
+    assert pyns.run(_rootless_enter, mnt=True, **kw) == ("10.0.0.2", "a\n")
+    with pytest.raises(socket.gaierror):  # enter() could not come back from a's mount ns
+        pyns.run(_rootless_enter, **kw)
 
 
 @pytest.mark.requires_userns

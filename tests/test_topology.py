@@ -75,7 +75,7 @@ def test_linked_pair_gets_addresses_names_and_traffic(topology: Topology) -> Non
     assert b.addresses == ["10.9.0.2/24", "fd00:0:0:900::2/64"]
     assert a.ip() == "10.9.0.1" and b.ip(a) == "10.9.0.2" and b.ip("eth0") == "10.9.0.2"
     assert a.interfaces == ["eth0"] and link.addresses == ("10.9.0.1/24", "10.9.0.2/24")
-    assert set(a.namespaces) == {"net", "uts"}
+    assert set(a.namespaces) == {"net", "uts", "mnt"}
     mine = pyns.namespaces()
     assert a.namespaces["net"] != mine["net"] and a.namespaces["net"] != b.namespaces["net"]
     assert a.run(socket.gethostname) == "a" and socket.gethostname() != "a"

@@ -10,7 +10,8 @@ use super::namespace::PyNamespace;
 use crate::sys::hostfs::{self, Op};
 
 /// One op from its tuple form: `("bind", src, dst)`, `("tmpfs", dst, mode)`,
-/// `("overlay", dir, upper, work)`, `("mkdir", path, mode)`, `("write", path, data, mode)`.
+/// `("overlay", dir, upper, work)`, `("mkdir", path, mode)`, `("write", path, data, mode)`,
+/// `("hold", src)`, `("attach", index, dst)`.
 pub fn op(t: &Bound<'_, PyAny>) -> PyResult<Op> {
     let what: String = t.get_item(0)?.extract()?;
     let path = |i: usize| -> PyResult<PathBuf> { t.get_item(i)?.extract() };
@@ -32,6 +33,11 @@ pub fn op(t: &Bound<'_, PyAny>) -> PyResult<Op> {
         "mkdir" => Op::Mkdir {
             path: path(1)?,
             mode: mode(2)?,
+        },
+        "hold" => Op::Hold { src: path(1)? },
+        "attach" => Op::Attach {
+            index: t.get_item(1)?.extract()?,
+            dst: path(2)?,
         },
         "write" => Op::Write {
             path: path(1)?,

@@ -45,11 +45,35 @@ pub enum Op {
         data: Vec<u8>,
         mode: u32,
     },
+    /// Takes a detached copy of the mounts at `src` (open_tree(2), recursive), to put back
+    /// with `Attach` once a later mount (a private tmpfs) has covered `src`.
+    Hold { src: PathBuf },
+    /// Mounts the `index`-th copy taken by `Hold` at `dst`.
+    Attach { index: usize, dst: PathBuf },
 }
 
-/// Makes one op in the calling thread's mount namespace.
-pub fn apply(op: &Op) -> Result<()> {
+/// Makes `ops` in order in the calling thread's mount namespace.
+pub fn apply_all(ops: &[Op]) -> Result<()> {
+    let mut held = Vec::new();
+    for op in ops {
+        match op {
+            Op::Hold { src } => held.push(open_tree(src, libc::AT_RECURSIVE as u32)?),
+            Op::Attach { index, dst } => {
+                let tree = held.get(*index).ok_or_else(|| {
+                    Error::condition(format!("no mounts held with index {index}"))
+                })?;
+                move_mount(tree, dst)?;
+            }
+            op => apply(op)?,
+        }
+    }
+    Ok(())
+}
+
+/// Makes one op (but `Hold`/`Attach`, see `apply_all`) in the calling thread's mount namespace.
+fn apply(op: &Op) -> Result<()> {
     match op {
+        Op::Hold { .. } | Op::Attach { .. } => Err(Error::condition("Hold/Attach need apply_all")),
         Op::Bind { src, dst } => bind_nofollow(src, dst),
         Op::Tmpfs { dst, mode } => mount(
             Some("tmpfs"),
@@ -96,14 +120,26 @@ fn c_path(p: &Path, op: &'static str) -> Result<CString> {
 /// open_tree(2) of `src` (not followed) and move_mount(2) of the copy onto `dst` (not
 /// followed either: a symlink at `dst` is covered, not its target).
 fn bind_nofollow(src: &Path, dst: &Path) -> Result<()> {
-    const OP: &str = "bind a file over the machine's in the host (open_tree, move_mount)";
-    let (s, d) = (c_path(src, OP)?, c_path(dst, OP)?);
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_SYMLINK_NOFOLLOW as u32;
+    let tree = open_tree(src, libc::AT_SYMLINK_NOFOLLOW as u32)?;
+    move_mount(&tree, dst)
+}
+
+const BIND: &str = "bind a file over the machine's in the host (open_tree, move_mount)";
+
+/// A detached copy of the mount at `src` (open_tree(2) OPEN_TREE_CLONE, plus `flags`).
+fn open_tree(src: &Path, flags: u32) -> Result<OwnedFd> {
+    let s = c_path(src, BIND)?;
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | flags;
     // SAFETY: `s` is a NUL-terminated path alive for the call; the fd returned is owned below.
     let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, s.as_ptr(), flags) };
-    check(i32::try_from(fd).unwrap_or(-1), OP).map_err(|e| e.at(src).needs(NEEDS))?;
+    check(i32::try_from(fd).unwrap_or(-1), BIND).map_err(|e| e.at(src).needs(NEEDS))?;
     // SAFETY: open_tree just returned this fd and nothing else owns it.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// move_mount(2) of the detached `tree` onto `dst` (a symlink at `dst` is not followed).
+fn move_mount(tree: &OwnedFd, dst: &Path) -> Result<()> {
+    let d = c_path(dst, BIND)?;
     // SAFETY: the fd is open, "" and `d` are NUL-terminated and alive for the call.
     let r = unsafe {
         libc::syscall(
@@ -115,7 +151,7 @@ fn bind_nofollow(src: &Path, dst: &Path) -> Result<()> {
             libc::MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
-    check(if r < 0 { -1 } else { 0 }, OP).map_err(|e| e.at(dst).needs(NEEDS))?;
+    check(if r < 0 { -1 } else { 0 }, BIND).map_err(|e| e.at(dst).needs(NEEDS))?;
     Ok(())
 }
 
@@ -208,4 +244,73 @@ pub fn netns_exec_mnt(net: &Namespace, name: &str) -> Result<(Namespace, Vec<Str
             .join()
             .unwrap_or_else(|_| Err(Error::condition("the netns exec thread panicked")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::net::node::{create, Spec};
+
+    /// Reads `path` from inside the mount namespace `mnt` (on a thread of its own).
+    fn read_in(mnt: &Namespace, path: &Path) -> std::io::Result<String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                ns::unshare(libc::CLONE_FS).unwrap();
+                ns::setns(mnt.as_fd(), libc::CLONE_NEWNS).unwrap();
+                std::fs::read_to_string(path)
+            })
+            .join()
+            .unwrap()
+        })
+    }
+
+    #[test]
+    fn a_symlink_bound_over_a_file_follows_renames_and_stays_inside() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "hostfs test skipped: needs root");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("pyns-hostfs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("store")).unwrap();
+        std::fs::write(dir.join("target"), "old\n").unwrap();
+        std::fs::write(dir.join("shared"), "one\n").unwrap();
+        std::os::unix::fs::symlink(dir.join("shared"), dir.join("link")).unwrap();
+        let store = dir.join("store");
+        let node = create(&Spec {
+            mnt: true,
+            mounts: vec![
+                Op::Tmpfs {
+                    dst: store.clone(),
+                    mode: 0o755,
+                },
+                Op::Write {
+                    path: store.join("f"),
+                    data: b"mine\n".to_vec(),
+                    mode: 0o644,
+                },
+                Op::Bind {
+                    src: dir.join("link"),
+                    dst: dir.join("target"),
+                },
+            ],
+            ..Spec::default()
+        })
+        .unwrap();
+        let mnt = node.mnt.as_ref().unwrap();
+        assert_eq!(read_in(mnt, &store.join("f")).unwrap(), "mine\n");
+        assert_eq!(read_in(mnt, &dir.join("target")).unwrap(), "one\n");
+        std::fs::write(dir.join("shared.new"), "two\n").unwrap();
+        std::fs::rename(dir.join("shared.new"), dir.join("shared")).unwrap();
+        assert_eq!(read_in(mnt, &dir.join("target")).unwrap(), "two\n");
+        // the caller's mount namespace has none of it
+        assert_eq!(
+            std::fs::read_to_string(dir.join("target")).unwrap(),
+            "old\n"
+        );
+        assert!(!store.join("f").exists());
+        drop(node);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

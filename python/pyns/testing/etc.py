@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional, Union
+
+from .._native import Namespace
 
 
 if TYPE_CHECKING:
@@ -120,7 +123,9 @@ def hosts_text(hosts: Iterable[Host]) -> str:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    tmp = path + ".new"
+    """Replaces `path` by rename(2): readers see the old or the new file, never a mix (the
+    temporary name is the thread's own, so threads flushing at once never share one)."""
+    tmp = f"{path}.{threading.get_ident()}.new"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -144,6 +149,17 @@ class HostFiles:
             os.symlink(os.path.join(etc, "hosts"), os.path.join(etc, "hosts.link"))
             self._etc = etc
         return self._etc
+
+    def _mnt_comes_back(self: Topology) -> bool:
+        """Whether a thread may join a host's mount namespace and come back: the calling
+        thread's mount namespace belongs to its own user namespace (setns(2) back needs
+        CAP_SYS_ADMIN there, which a child of ``pyns.run(user=True)`` lacks in the machine's)."""
+        with Namespace.current("mnt") as mine, Namespace.current("user") as user:
+            try:
+                with mine.owner() as owner:
+                    return owner == user
+            except PermissionError:  # its owner is outside this thread's user namespace
+                return False
 
     def _names_changed(self: Topology) -> None:
         """Nodes or links changed: rewrite ``/etc/hosts`` now if programs may read it, else
@@ -241,4 +257,11 @@ def _plan(
         ("overlay", anc, os.path.join(layer, "upper"), os.path.join(layer, "work"))
         for anc, layer in sorted(overlays.items(), key=lambda kv: kv[0].count("/"))
     ]
+    # An overlay or a private tmpfs over a directory that holds the topology's (private=
+    # ["/tmp"]) would hide the shared /etc/hosts and the host's store: keep a copy of the
+    # topology's etc directory (with the store mounted on it) and put it back on top.
+    keep = os.path.dirname(store)
+    if any(keep.startswith(op[1] + "/") for op in mounts + tmpfs if op[0] != "mkdir"):
+        made.append(("hold", keep))
+        tmpfs += [("mkdir", keep, 0o755), ("attach", 0, keep)]
     return made + mounts + tmpfs + inner + binds

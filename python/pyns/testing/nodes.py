@@ -215,6 +215,11 @@ class Host(_Node, HostKit):
     def enter(self) -> _Enter:
         """A context manager that moves the calling thread into the host and back.
 
+        The thread joins the host's mount namespace too (its ``/etc/hosts``), except where
+        it could not come back from it: in a child that owns a user namespace but not its
+        mount namespace (``pyns.run(..., user=True)`` without ``mnt=True``), only the
+        host's network and UTS namespaces are joined.
+
         Returns:
             A ``pyns.Switch`` block: ``with host.enter(): socket.create_connection(...)``.
 
@@ -223,7 +228,8 @@ class Host(_Node, HostKit):
         """
         self._topology._check_open()
         self._topology._names_flush()
-        return _Enter(list(self._handles.values()))
+        mnt = self._topology._mnt_comes_back()
+        return _Enter([ns for kind, ns in self._handles.items() if kind != "mnt" or mnt])
 
 
 class Switch(_Node):

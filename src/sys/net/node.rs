@@ -92,7 +92,7 @@ fn kinds(spec: &Spec) -> Vec<Kind> {
 fn set_up(spec: &Spec) -> Result<Node> {
     if spec.mnt {
         set_propagation(Path::new("/"), Propagation::Private, true)?;
-        spec.mounts.iter().try_for_each(hostfs::apply)?;
+        hostfs::apply_all(&spec.mounts)?;
     }
     if let Some(h) = &spec.hostname {
         uts::set_hostname(h)?;
