@@ -110,11 +110,11 @@ def test_ipv6_addresses_are_pinged_too() -> None:
         a, b, c = t.host("a"), t.host("b"), t.host("c")
         t.link(a, b, addresses=("fd00:1::1/64", "fd00:1::2/64"))  # IPv6 only
         t.link(b, c)
-        assert b.addresses == ["fd00:1::2/64", "10.0.0.1/24"]
+        assert b.addresses == ["fd00:1::2/64", "10.0.0.1/24", "fd00::1/64"]  # b-c: dual stack
         # DAD keeps a new IPv6 address tentative for a moment; the requests are repeated.
         assert t.ping(a, b, timeout=PATIENT_S)
         assert t.ping(b, a, timeout=PATIENT_S)
-        assert not t.ping(a, c, timeout=0.3)  # no IPv4 address, no route to c's IPv6-less
+        assert not t.ping(a, c, timeout=0.3)  # a: no IPv4 address, no route to c's IPv6 /64
 
 
 def test_a_host_without_addresses_is_unreachable() -> None:
