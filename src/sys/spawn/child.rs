@@ -163,7 +163,8 @@ pub fn inside(p: &Plan, forker: &dyn Forker, relayed: bool) -> Result<(), Failur
         return finish(p);
     }
     raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
-    // SAFETY: this process (a private copy: spawn's clone child, a relay's init, or the init
+    // SAFETY: this process (spawn's clone child, which shares the caller's memory but runs on
+    // its own stack that `init_stack` keeps until it exits; a relay's init; or the init
     // forked on run's in-place route) never returns from here; its signals are blocked.
     let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
     if worker == 0 {
