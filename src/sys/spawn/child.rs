@@ -22,8 +22,9 @@ pub trait Forker {
     unsafe fn start_worker(&self, plan: &Plan) -> isize;
 
     /// Starts the init of the new pid namespace that a relay made or joined for its children
-    /// (it goes on in `inside`): its pid here; 0 in the init if it is to continue in this
-    /// code (the Python path), `-errno` on failure.
+    /// (it goes on in `inside`, or forks the worker itself): its pid here; 0 in the worker
+    /// that the init forked if that is to continue in this code (the Python path), `-errno`
+    /// on failure.
     ///
     /// # Safety
     /// The init may share the calling process's memory (a clone with CLONE_VM) and run on
@@ -143,7 +144,12 @@ fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             }
         };
         if check(first, Step::Fork, 0)? == 0 {
-            return inside(p, forker, true);
+            // The Python path, in the worker (with an init: its child, see `init_fork`).
+            return if p.init {
+                finish(p)
+            } else {
+                inside(p, forker, true)
+            };
         }
         raw::close_range(3, u32::MAX);
         init::supervise(first as i32);
@@ -178,7 +184,7 @@ pub fn inside(p: &Plan, forker: &dyn Forker, relayed: bool) -> Result<(), Failur
 
 /// A relay's child: the relay's death kills it (PR_SET_PDEATHSIG), also if the relay died
 /// before the prctl (its pidfd polls readable).
-fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
+pub fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
     check(
         raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
         Step::Pdeathsig,

@@ -80,9 +80,26 @@ impl Forker for HookForker<'_> {
         self.fork(self.mask)
     }
 
-    /// A fork too; the init keeps every signal blocked.
-    unsafe fn start_init(&self, _plan: &Plan) -> isize {
-        self.fork(raw::ALL_SIGNALS)
+    /// The relay's init, a clone that shares the relay's memory on the plan's init stack
+    /// and forks the worker (`init_fork`): 0 in the worker, which gets the caller's signal
+    /// mask back.
+    unsafe fn start_init(&self, plan: &Plan) -> isize {
+        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
+        // SAFETY: the hooks are the interpreter's; this process is single-threaded here and
+        // holds the GIL (it is a forked child of the caller).
+        unsafe { (self.hooks.before)() };
+        // SAFETY: every signal is blocked and the hooks are taken; the relay never returns
+        // nor frees its memory, where the plan and the init's stack live.
+        let pid = unsafe { init_fork::start(plan, plan.init_stack, true) };
+        if pid == 0 {
+            // SAFETY: as above, in the worker.
+            unsafe { (self.hooks.after_child)() };
+            raw::sigprocmask(libc::SIG_SETMASK, self.mask, None);
+        } else {
+            // SAFETY: as above, in the relay.
+            unsafe { (self.hooks.after_parent)() };
+        }
+        pid
     }
 }
 
@@ -115,6 +132,15 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks, lock: StartLock) -> Result<Forked, F
     if in_place(spec) {
         return fork_in_place(spec, &forker, lock, (channel, child_end), result, plan);
     }
+    // The relay's init runs on a stack in the relay's copy of this mapping (the relay never
+    // returns from the set-up, so its copy is never unmapped).
+    let _stack = if plan.stage && plan.init {
+        let stack = Stack::new()?;
+        plan.set_stacks(stack.worker(), stack.init());
+        Some(stack)
+    } else {
+        None
+    };
     // SAFETY: the caller holds the GIL, as the hooks require.
     unsafe { (hooks.before)() };
     // SAFETY: glibc's fork resets its own locks in the child.
@@ -183,7 +209,7 @@ fn fork_in_place(
     let pid = match &stack {
         // SAFETY: every signal of this thread is blocked and the fork hooks are taken; the
         // plan and the stack move into `Starting` (the stack then to `init_stack`).
-        Some(stack) => unsafe { init_fork::start(&plan, stack) },
+        Some(stack) => unsafe { init_fork::start(&plan, stack.child(), false) },
         // SAFETY: glibc's fork resets its own locks in the child.
         None => match unsafe { libc::fork() } {
             -1 => -(Error::last("fork").errno as isize),

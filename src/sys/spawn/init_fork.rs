@@ -17,7 +17,6 @@ use super::child;
 use super::init;
 use super::raw;
 use super::spec::Plan;
-use super::trampoline::Stack;
 
 /// What the init reads, at the top of its stack: the plan, and the word the parked thread
 /// waits on (1 while it waits; the init clears it, and so does the kernel when the init exits:
@@ -25,23 +24,25 @@ use super::trampoline::Stack;
 #[repr(C, align(16))]
 struct Args {
     plan: *const Plan,
+    /// The init of a relay (tied to it), not of the caller.
+    relayed: bool,
     parked: AtomicU32,
 }
 
 /// The function the init runs on its stack: 0 in the worker; never returns in the init.
 type InitFn = unsafe extern "C" fn(*const c_void) -> isize;
 
-/// Clones this thread into an init that runs `plan` on `stack` and forks the worker: in the
-/// caller, the init's pid (once it has forked the worker or failed: then it has reported on
-/// the plan's channel) or `-errno`; 0 in the worker, a fork of the init that is back in the
-/// caller's code on its copy of this thread's stack.
+/// Clones this thread into an init that runs `plan` on the stack `(lowest address, size)`
+/// and forks the worker: in the caller, the init's pid (once it has forked the worker or
+/// failed: then it has reported on the plan's channel) or `-errno`; 0 in the worker, a fork
+/// of the init that is back in the caller's code on its copy of this thread's stack.
+/// `relayed`: the caller is a relay, whose death must take the init along.
 ///
 /// # Safety
 /// Every signal of the calling thread must be blocked, and the interpreter's fork hooks taken
 /// (`PyOS_BeforeFork`) as for fork(2); `plan` must stay alive until the worker is set up, and
-/// `stack` until the init has exited (`init_stack::keep`).
-pub unsafe fn start(plan: &Plan, stack: &Stack) -> isize {
-    let (lo, size) = stack.child();
+/// the stack until the init has exited (`init_stack::keep`, or a relay that never frees it).
+pub unsafe fn start(plan: &Plan, (lo, size): (u64, u64), relayed: bool) -> isize {
     let top = (lo + size) as usize;
     let at = (top - std::mem::size_of::<Args>()) & !63;
     let args = at as *mut Args;
@@ -49,6 +50,7 @@ pub unsafe fn start(plan: &Plan, stack: &Stack) -> isize {
     unsafe {
         args.write(Args {
             plan,
+            relayed,
             parked: AtomicU32::new(1),
         })
     };
@@ -67,8 +69,12 @@ unsafe extern "C" fn init_main(arg: *const c_void) -> isize {
         let args = &*(arg as *const Args);
         (args, &*args.plan)
     };
-    let worker = child::adopt(p).and_then(|()| {
-        raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
+    let first = if args.relayed {
+        child::tie_to_relay(p)
+    } else {
+        child::adopt(p)
+    };
+    let worker = first.and_then(|()| {
         // SAFETY: this process acts for the parked thread (its TLS, its blocked signals),
         // whose fork hooks were taken: glibc's fork as that thread's own.
         let pid = unsafe { libc::fork() };
@@ -87,6 +93,8 @@ unsafe extern "C" fn init_main(arg: *const c_void) -> isize {
     match worker {
         Ok(0) => 0,
         Ok(pid) => {
+            // Named after the fork: the worker keeps the caller's name.
+            raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
             release(args);
             // The worker holds what it needs: the init keeps no fds.
             raw::close_range(0, u32::MAX);
@@ -222,6 +230,7 @@ unsafe fn clone_parked(sp: u64, parked: &AtomicU32, f: InitFn, arg: *const c_voi
 mod tests {
     use super::*;
     use crate::sys::spawn::spec::Spec;
+    use crate::sys::spawn::trampoline::Stack;
 
     #[test]
     fn the_worker_is_the_inits_child_and_its_status_the_inits() {
@@ -231,7 +240,7 @@ mod tests {
         let mut old = 0;
         raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut old));
         // SAFETY: every signal is blocked; the plan and stack outlive the init (reaped below).
-        let pid = unsafe { start(&plan, &stack) };
+        let pid = unsafe { start(&plan, stack.child(), false) };
         if pid == 0 {
             // The worker, on its copy of this thread's stack: its parent is the init.
             let parent = raw::getppid() as i32;
