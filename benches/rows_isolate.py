@@ -87,7 +87,7 @@ def rows(ctx: Ctx) -> list[Row]:
                 "ctypes": timed(_ctypes_round_trip(uts, b"/proc/thread-self/ns/uts")),
             },
             base="C",
-            target=1.3,
+            target=1.2,
             batch=2000,
             note="pyns: `with isolate(uts=True)`; C: save by PIDFD_GET_UTS_NAMESPACE, unshare, "
             "setns back, close",

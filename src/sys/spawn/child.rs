@@ -23,8 +23,9 @@ pub trait Forker {
     unsafe fn start_worker(&self, plan: &Plan) -> isize;
 
     /// Starts the init of the new pid namespace that a relay made or joined for its children
-    /// (it goes on in `inside`): its pid here; 0 in the init if it is to continue in this
-    /// code (the Python path), `-errno` on failure.
+    /// (it goes on in `inside`, or forks the worker itself): its pid here; 0 in the worker
+    /// that the init forked if that is to continue in this code (the Python path), `-errno`
+    /// on failure.
     ///
     /// # Safety
     /// The init may share the calling process's memory (a clone with CLONE_VM) and run on
@@ -144,7 +145,12 @@ fn launch(p: &Plan, forker: &dyn Forker) -> Result<(), Failure> {
             }
         };
         if check(first, Step::Fork, 0)? == 0 {
-            return inside(p, forker, true);
+            // The Python path, in the worker (with an init: its child, see `init_fork`).
+            return if p.init {
+                finish(p)
+            } else {
+                inside(p, forker, true)
+            };
         }
         raw::close_range(3, u32::MAX);
         init::supervise(first as i32);
@@ -164,7 +170,8 @@ pub fn inside(p: &Plan, forker: &dyn Forker, relayed: bool) -> Result<(), Failur
         return finish(p);
     }
     raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
-    // SAFETY: this process (a private copy: spawn's clone child, a relay's init, or the init
+    // SAFETY: this process (spawn's clone child, which shares the caller's memory but runs on
+    // its own stack that `init_stack` keeps until it exits; a relay's init; or the init
     // forked on run's in-place route) never returns from here; its signals are blocked.
     let worker = check(unsafe { forker.start_worker(p) }, Step::Fork, 0)?;
     if worker == 0 {
@@ -178,7 +185,7 @@ pub fn inside(p: &Plan, forker: &dyn Forker, relayed: bool) -> Result<(), Failur
 
 /// A relay's child: the relay's death kills it (PR_SET_PDEATHSIG), also if the relay died
 /// before the prctl (its pidfd polls readable).
-fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
+pub fn tie_to_relay(p: &Plan) -> Result<(), Failure> {
     check(
         raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize),
         Step::Pdeathsig,

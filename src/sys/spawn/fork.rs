@@ -5,9 +5,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::channel::{self, Channel};
 use super::child::{self, Forker};
+use super::init_fork;
 use super::raw;
 use super::spec::{Plan, Spec};
 use super::start_lock::StartLock;
+use super::trampoline::Stack;
 use super::{Child, Failed, Starting};
 use crate::sys::error::Error;
 use crate::sys::ns::Kind;
@@ -78,9 +80,26 @@ impl Forker for HookForker<'_> {
         self.fork(self.mask)
     }
 
-    /// A fork too; the init keeps every signal blocked.
-    unsafe fn start_init(&self, _plan: &Plan) -> isize {
-        self.fork(raw::ALL_SIGNALS)
+    /// The relay's init, a clone that shares the relay's memory on the plan's init stack
+    /// and forks the worker (`init_fork`): 0 in the worker, which gets the caller's signal
+    /// mask back.
+    unsafe fn start_init(&self, plan: &Plan) -> isize {
+        raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, None);
+        // SAFETY: the hooks are the interpreter's; this process is single-threaded here and
+        // holds the GIL (it is a forked child of the caller).
+        unsafe { (self.hooks.before)() };
+        // SAFETY: every signal is blocked and the hooks are taken; the relay never returns
+        // nor frees its memory, where the plan and the init's stack live.
+        let pid = unsafe { init_fork::start(plan, plan.init_stack, true) };
+        if pid == 0 {
+            // SAFETY: as above, in the worker.
+            unsafe { (self.hooks.after_child)() };
+            raw::sigprocmask(libc::SIG_SETMASK, self.mask, None);
+        } else {
+            // SAFETY: as above, in the relay.
+            unsafe { (self.hooks.after_parent)() };
+        }
+        pid
     }
 }
 
@@ -102,6 +121,7 @@ fn in_place(spec: &Spec) -> bool {
 /// the result until the child is ready; in the child, run the function and write its result
 /// to the pipe.
 pub fn fork(spec: &Spec, hooks: &ForkHooks, lock: StartLock) -> Result<Forked, Failed> {
+    super::init_stack::sweep();
     let mut plan = Box::new(Plan::new(spec, None, true)?);
     let (channel, child_end) = Channel::pair()?;
     let result = result_pipe()?;
@@ -112,6 +132,15 @@ pub fn fork(spec: &Spec, hooks: &ForkHooks, lock: StartLock) -> Result<Forked, F
     if in_place(spec) {
         return fork_in_place(spec, &forker, lock, (channel, child_end), result, plan);
     }
+    // The relay's init runs on a stack in the relay's copy of this mapping (the relay never
+    // returns from the set-up, so its copy is never unmapped).
+    let _stack = if plan.stage && plan.init {
+        let stack = Stack::new()?;
+        plan.set_stacks(stack.worker(), stack.init());
+        Some(stack)
+    } else {
+        None
+    };
     // SAFETY: the caller holds the GIL, as the hooks require.
     unsafe { (hooks.before)() };
     // SAFETY: glibc's fork resets its own locks in the child.
@@ -151,8 +180,10 @@ fn in_child(
 }
 
 /// `fork` when the calling thread can make the namespaces: unshare them on this thread (as
-/// `isolate` does), fork the child, which is PID 1 of the new pid namespace (with `init`:
-/// pyns' init, which forks the worker as PID 2, its child), and go back.
+/// `isolate` does), start the child, which is PID 1 of the new pid namespace, and go back.
+/// With `init`, the child is pyns' init, which shares this process's memory and forks the
+/// worker (PID 2, its child, the one copy of the caller: see `init_fork`); else the child is
+/// the worker, forked here.
 fn fork_in_place(
     spec: &Spec,
     forker: &HookForker<'_>,
@@ -168,33 +199,55 @@ fn fork_in_place(
         loopback: spec.loopback,
         propagation: None,
     };
+    let stack = if plan.init { Some(Stack::new()?) } else { None };
     let mut guard = isolate::isolate(&iso)?;
     let hooks = forker.hooks;
+    let mut old = 0;
+    raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut old));
     // SAFETY: the caller holds the GIL, as the hooks require.
     unsafe { (hooks.before)() };
-    // SAFETY: glibc's fork resets its own locks in the child.
-    let pid = unsafe { libc::fork() };
+    let pid = match &stack {
+        // SAFETY: every signal of this thread is blocked and the fork hooks are taken; the
+        // plan and the stack move into `Starting` (the stack then to `init_stack`).
+        Some(stack) => unsafe { init_fork::start(&plan, stack.child(), false) },
+        // SAFETY: glibc's fork resets its own locks in the child.
+        None => match unsafe { libc::fork() } {
+            -1 => -(Error::last("fork").errno as isize),
+            pid => pid as isize,
+        },
+    };
     if pid == 0 {
-        // SAFETY: as above, in the child.
+        // SAFETY: as above, in the worker (a fork of this thread, or of the init on its
+        // behalf).
         unsafe { (hooks.after_child)() };
+        raw::sigprocmask(libc::SIG_SETMASK, old, None);
         // The guard is the parent's to restore: dropped here (a later fork generation), it
         // only closes its fds, even where this child's tid equals the parent thread's (nested
         // pid namespaces).
         drop(guard);
         drop((lock, channel, result.0));
-        let setup = child::adopt(&plan).and_then(|()| child::inside(&plan, forker, false));
+        let setup = if plan.init {
+            child::finish(&plan)
+        } else {
+            child::adopt(&plan).and_then(|()| child::finish(&plan))
+        };
         return in_child(setup, child_end, result.1);
     }
-    let fork_err = Error::last("fork");
     // Back in the caller's namespaces before Python's after-fork callbacks run.
     let restored = guard.restore();
     // SAFETY: as above, in the parent.
     unsafe { (hooks.after_parent)() };
+    raw::sigprocmask(libc::SIG_SETMASK, old, None);
     drop((child_end, result.1, lock));
     if pid < 0 {
-        return Err(Failed::Os(fork_err));
+        let op = if plan.init { "clone the init" } else { "fork" };
+        return Err(Failed::Os(Error::new(op, (-pid) as i32)));
     }
-    let starting = starting(spec, pid, channel, plan)?;
+    let mut starting = starting(spec, pid as libc::pid_t, channel, plan)?;
+    if stack.is_some() {
+        starting.stack = stack;
+        starting.init_on_stack = true;
+    }
     restored?;
     Ok(Forked::Parent(starting, result.0))
 }
@@ -223,6 +276,7 @@ fn starting(
         argv0: Vec::new(),
         cwd: None,
         _plan: plan,
-        _stack: None,
+        stack: None,
+        init_on_stack: false,
     })
 }

@@ -9,6 +9,8 @@ mod child;
 mod creds;
 pub mod fork;
 mod init;
+mod init_fork;
+mod init_stack;
 mod raw;
 pub mod spec;
 mod start_lock;
@@ -84,7 +86,10 @@ pub struct Starting {
     cwd: Option<Vec<u8>>,
     // The child may read these until it has exec'd or exited; dropped after it is reaped.
     _plan: Box<Plan>,
-    _stack: Option<Stack>,
+    stack: Option<Stack>,
+    /// The child is an init that shares the caller's memory: it runs on `stack` until it
+    /// exits, so the stack goes to `init_stack` when the child is handed over.
+    init_on_stack: bool,
 }
 
 impl Starting {
@@ -111,8 +116,8 @@ impl Starting {
                 self.channel.send_go()?;
                 Ok(None)
             }
-            Event::Done => Ok(self.child.take()),
-            Event::Eof if self.exec => Ok(self.child.take()),
+            Event::Done => Ok(self.hand_over()),
+            Event::Eof if self.exec => Ok(self.hand_over()),
             Event::Eof => Err(Failed::Setup(Error::condition(
                 "the child exited during its set-up, before running the function",
             ))),
@@ -133,6 +138,19 @@ impl Starting {
     }
 }
 
+impl Starting {
+    /// The child, set up; an init's stack is kept until it exits.
+    fn hand_over(&mut self) -> Option<Child> {
+        let child = self.child.take()?;
+        if self.init_on_stack {
+            if let Some(stack) = self.stack.take() {
+                init_stack::keep(child.pid, stack);
+            }
+        }
+        Some(child)
+    }
+}
+
 fn os_path(b: &[u8]) -> std::path::PathBuf {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::OsStr::from_bytes(b).into()
@@ -149,8 +167,10 @@ impl Drop for Starting {
 
 /// Starts `program` in a child in the namespaces of `spec`, by the clone trampoline
 /// (clone3(2) with the namespace flags, CLONE_PIDFD; CLONE_VM, and CLONE_VFORK when the
-/// parent need not act before the exec). `poll` the result until the program runs.
+/// parent need not act before the exec and the child is no init). `poll` the result until
+/// the program runs.
 pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
+    init_stack::sweep();
     let mut plan = Box::new(Plan::new(spec, Some(program), false)?);
     let lock = StartLock::acquire();
     let (channel, child_end) = Channel::pair()?;
@@ -165,14 +185,15 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
     };
     if vm {
         flags |= libc::CLONE_VM;
-        if !plan.user_new {
+        if !plan.user_new && !plan.init {
             flags |= libc::CLONE_VFORK;
         }
     }
     let mut old = 0;
     raw::sigprocmask(libc::SIG_BLOCK, raw::ALL_SIGNALS, Some(&mut old));
     // SAFETY: the plan and stack move into `Starting`, which keeps them until the child is
-    // reaped or has exec'd; every signal of this thread is blocked.
+    // reaped or has exec'd (an init's stack then goes to `init_stack` until the init exits);
+    // every signal of this thread is blocked.
     let started = unsafe { trampoline::start(&plan, &stack, flags) };
     raw::sigprocmask(libc::SIG_SETMASK, old, None);
     drop((child_end, lock));
@@ -194,8 +215,9 @@ pub fn spawn(spec: &Spec, program: &Program) -> Result<Starting, Failed> {
         exec: true,
         argv0: program.argv.first().cloned().unwrap_or_default(),
         cwd: program.cwd.clone(),
+        init_on_stack: vm && plan.init,
         _plan: plan,
-        _stack: Some(stack),
+        stack: Some(stack),
     })
 }
 

@@ -302,15 +302,12 @@ impl Plan {
         self.init_stack = init;
     }
 
-    /// Whether the child may share the parent's memory (CLONE_VM): only when it execs without
-    /// leaving a process behind (no init, no relay), never forks, and makes no time namespace
-    /// (it enters that with setns, which needs a process of its own).
+    /// Whether the child may share the parent's memory (CLONE_VM): when it execs or becomes
+    /// the init (which runs on its own stack, with raw system calls only, and starts the
+    /// program with CLONE_VM|CLONE_VFORK), not a relay, and makes no time namespace (it
+    /// enters that with setns, which needs a process of its own).
     pub fn can_share_memory(&self) -> bool {
-        self.route == Route::Clone
-            && self.exec.is_some()
-            && !self.init
-            && !self.stage
-            && !self.time_new
+        self.route == Route::Clone && self.exec.is_some() && !self.stage && !self.time_new
     }
 }
 

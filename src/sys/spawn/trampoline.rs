@@ -256,8 +256,9 @@ pub unsafe fn start(
 
 /// Starts the worker of a spawned child's init or relay (a clone with CLONE_VM|CLONE_VFORK
 /// that runs `worker_entry`), and a relay's init (a clone with CLONE_VM that runs
-/// `init_entry`): clones of that child, a private copy, not the caller (`spawn` takes the
-/// clone route without CLONE_VM whenever there is an init or relay).
+/// `init_entry`): clones of that child (a private copy of the caller for a relay, which
+/// `spawn` makes without CLONE_VM; for an init, a clone that shares the caller's memory and
+/// keeps to its own stack).
 pub struct RawForker;
 
 impl Forker for RawForker {
