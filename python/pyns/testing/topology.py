@@ -23,6 +23,7 @@ from .faults import Cuts
 from .shaping import impairments
 from .topology_faults import Faults
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
+from .descriptors import Descriptors
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
@@ -82,6 +83,7 @@ class Topology(Faults):
         self._routers = 0
         self._cuts = Cuts()
         self._directory: Optional[str] = None
+        self._descriptors = Descriptors()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -151,6 +153,7 @@ class Topology(Faults):
         name = _check_name(name)
         if name in self._nodes:
             raise ValueError(f"the topology has a node named {name!r} already")
+        self._descriptors.reserve(len(self._nodes))
         return name
 
     def _persist(self, name: str, ns: Namespace) -> None:
@@ -172,6 +175,9 @@ class Topology(Faults):
         Raises:
             ValueError: a bad or duplicate name, or the topology is closed.
             PermissionError: without CAP_SYS_ADMIN (root, or inside a user namespace).
+            OSError: ``EMFILE``: not enough file descriptors for it even at the hard
+                ``RLIMIT_NOFILE`` (the soft one is raised to it when short; see
+                ``pyns.testing.descriptors``).
         """
         name = self._new_name(name)
         net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding))
@@ -214,6 +220,7 @@ class Topology(Faults):
         Raises:
             ValueError: a bad or duplicate name, or a bad or overlapping subnet.
             PermissionError: without CAP_SYS_ADMIN.
+            OSError: ``EMFILE``: not enough file descriptors, as for ``host()``.
         """
         name = self._new_name(name)
         network = self._subnets.claim(subnet)
