@@ -10,10 +10,10 @@
  *                      then umount2(MNT_DETACH) + unlink
  *   pair               two new netns; a veth with one end born in each; 10.0.0.1/24 and
  *                      10.0.0.2/24; both ends up; torn down by closing the netns fds
- *   chain              a K-host chain, what Topology.host + link do per host: new net and uts
- *                      namespaces (hostname set, lo up, both held by fds, a socket inside);
- *                      a veth from the previous host, its peer born in the new one; a /24
- *                      address at each end, both up; everything held until exit
+ *   chain              a K-host chain, what Topology.host + link do per host: a new netns
+ *                      (lo up, held by an fd until exit, a socket inside until the next
+ *                      host is linked); a veth from the previous host, its peer born in the
+ *                      new one; a /24 address at each end, both up
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -41,7 +41,6 @@
 
 #define PIDFD_THREAD O_EXCL
 #define PIDFD_GET_NET_NAMESPACE _IO(0xFF, 4)
-#define PIDFD_GET_UTS_NAMESPACE _IO(0xFF, 10)
 
 
 struct req {
@@ -166,23 +165,16 @@ static int socket_in(int netns) {
     return s;
 }
 
-/* One host of `chain`: net + uts namespaces, hostname, lo up, held by fds; its socket. */
-static int new_host(long i, int *netns) {
+/* One host of `chain`: a netns, lo up, held by an fd (*netns); returns a socket inside. */
+static int new_host(int *netns) {
     int home = current_netns();
-    int home_uts = ioctl(self_pidfd, PIDFD_GET_UTS_NAMESPACE, 0);
-    if (home_uts < 0) die("ioctl(PIDFD_GET_UTS_NAMESPACE)");
-    if (unshare(CLONE_NEWNET | CLONE_NEWUTS) < 0) die("unshare");
-    char name[32];
-    int len = snprintf(name, sizeof name, "h%ld", i);
-    if (sethostname(name, len) < 0) die("sethostname");
+    if (unshare(CLONE_NEWNET) < 0) die("unshare");
     int s = nl_socket();
     setup(s, 1);
     *netns = current_netns();
-    if (ioctl(self_pidfd, PIDFD_GET_UTS_NAMESPACE, 0) < 0) die("ioctl(PIDFD_GET_UTS_NAMESPACE)");
-    if (setns(home, CLONE_NEWNET) < 0 || setns(home_uts, CLONE_NEWUTS) < 0) die("setns back");
+    if (setns(home, CLONE_NEWNET) < 0) die("setns back");
     close(home);
-    close(home_uts);
-    return s; /* it, the netns fd and the uts fd are held until exit, like a Topology's */
+    return s;
 }
 
 /* The veth of `chain` from host i-1 (socket prev) to host i (netns fd, socket next). */
@@ -301,8 +293,11 @@ int main(int argc, char **argv) {
         t0 = now();
         for (long i = 0; i < k; i++) {
             int netns;
-            int s = new_host(i, &netns);
-            if (prev >= 0) chain_link(i, prev, netns, s);
+            int s = new_host(&netns);
+            if (prev >= 0) {
+                chain_link(i, prev, netns, s);
+                close(prev);
+            }
             prev = s;
         }
     } else {

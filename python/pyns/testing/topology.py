@@ -163,6 +163,10 @@ class Topology(Faults):
     def host(self, name: str, *, mnt: bool = False, forwarding: bool = False) -> Host:
         """Adds a host: new network and UTS namespaces (hostname = `name`), ``lo`` up.
 
+        The UTS namespace is made when the host first runs something (``spawn``, ``run``,
+        ``enter``, ``namespaces``): until then an idle host holds one file descriptor (two
+        for the first few hundred nodes, which keep a netlink socket).
+
         Args:
             name: a name unique in the topology; also the hostname.
             mnt: give it a mount namespace too (``/`` recursively private): mounts made by its
@@ -180,11 +184,10 @@ class Topology(Faults):
                 ``pyns.testing.descriptors``).
         """
         name = self._new_name(name)
-        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding))
+        net_ns, _, mntns = _native.net_node(None, bool(mnt), bool(forwarding))  # uts: Host
         handles = {"net": net_ns}
-        for kind, ns in (("uts", uts), ("mnt", mntns)):
-            if ns is not None:
-                handles[kind] = ns
+        if mntns is not None:
+            handles["mnt"] = mntns
         host = Host(self, name, handles, bool(forwarding))
         self._nodes[name] = host
         self._routers += host.forwarding
