@@ -63,6 +63,7 @@ __all__ = [
     "net_rule",
     "net_move_local_rule",
     "net_node",
+    "net_node_uts",
     "netns_persist",
     "net_wire",
 ]
