@@ -241,8 +241,8 @@ class _Series:
 
 
 def rows(ctx: Ctx) -> list[Row]:
-    n = 4_000 if ctx.quick else CHAIN  # a quick run builds chains of n // 20 hosts
-    star = 1_000 if ctx.quick else STAR
+    n = 1_000 if ctx.quick else CHAIN  # a quick run builds chains of n // 20 hosts
+    star = 400 if ctx.quick else STAR
     _room(n + 1024)
     quiet = _Quiet()
     chains = _Chains(n if not ctx.quick else n // 20, quiet)
@@ -259,7 +259,7 @@ def rows(ctx: Ctx) -> list[Row]:
         "of the one before",
     )
     per_host.impls = {"pyns": chains.impl(per_host), "C": _c_chain(quiet)}
-    series = _Series(SMALL // 20 if ctx.quick else SMALL, quiet)
+    series = _Series(SMALL // 50 if ctx.quick else SMALL, quiet)
     return [
         per_host,
         Row(
