@@ -66,7 +66,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::rule::net_move_local_rule, m)?,
         wrap_pyfunction!(py::node::net_node, m)?,
         wrap_pyfunction!(py::node::net_node_uts, m)?,
-        wrap_pyfunction!(py::node::net_node_close, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,
     ] {

@@ -64,7 +64,6 @@ __all__ = [
     "net_move_local_rule",
     "net_node",
     "net_node_uts",
-    "net_node_close",
     "netns_persist",
     "net_wire",
 ]
@@ -412,7 +411,6 @@ def net_node(
     hostname: Optional[str] = None, mnt: bool = False, forwarding: bool = False
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
 def net_node_uts(hostname: str) -> Namespace: ...
-def net_node_close(handles: list[Namespace]) -> None: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
 def net_wire(
     name: str,

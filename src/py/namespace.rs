@@ -65,14 +65,6 @@ impl PyNamespace {
         }
     }
 
-    /// Closes the handle for Python (`closed` is true from now on) and its netlink socket, and
-    /// returns the open namespace, for the caller to drop when it likes.
-    pub fn take(&self) -> Option<Arc<Namespace>> {
-        let ns = lock(&self.ns).take();
-        self.rtnl.clear();
-        ns
-    }
-
     pub fn rtnl(&self) -> &RtnlCache {
         &self.rtnl
     }

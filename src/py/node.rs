@@ -54,13 +54,6 @@ pub fn net_node_uts(py: Python<'_>, hostname: String) -> PyResult<PyNamespace> {
     Ok(PyNamespace::wrap(py.detach(|| node::uts(&hostname))?))
 }
 
-/// Closes the handles of a topology's node: at once for Python (each is `closed`), the
-/// descriptors themselves on a background thread (see `node::close_later`).
-#[pyfunction]
-pub fn net_node_close(handles: Vec<PyRef<'_, PyNamespace>>) {
-    node::close_later(handles.iter().filter_map(|h| h.take()).collect());
-}
-
 /// Names a network namespace under `/run/netns` (as `ip netns add` would have).
 #[pyfunction]
 pub fn netns_persist(py: Python<'_>, ns: PyRef<'_, PyNamespace>, name: &str) -> PyResult<()> {

@@ -53,8 +53,8 @@ class _Node:
         return sys.intern(name)  # one "eth0" for all nodes, not one per link end
 
     def _close(self) -> None:
-        # closed now; the descriptors on a background thread (the kernel's part is slow)
-        _native.net_node_close(list(self._held.values()))
+        for ns in self._held.values():
+            ns.close()
 
 
 class Host(_Node):

@@ -8,7 +8,6 @@
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use super::rtnl::Rtnl;
 use crate::sys::error::{Error, Result};
@@ -87,45 +86,6 @@ fn on_helper_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> 
             .join()
             .unwrap_or_else(|_| Err(Error::condition("the namespace thread panicked")))
     })
-}
-
-/// Descriptors waiting for the closing thread, and whether it runs.
-static LATER: Mutex<(Vec<Arc<Namespace>>, bool)> = Mutex::new((Vec::new(), false));
-
-/// Closes (close(2)) the descriptors of `held` on a background thread, after the caller went
-/// on: the last close of a network namespace's descriptor costs the kernel ~0.1 ms (more
-/// under load), 10,000 of them a second or more. One thread ("pyns-close") runs while there
-/// is something to close; if it cannot be started, they are closed here.
-pub fn close_later(held: Vec<Arc<Namespace>>) {
-    let Ok(mut later) = LATER.lock() else {
-        drop(held); // poisoned (cannot happen: nothing panics holding it): close them here
-        return;
-    };
-    later.0.extend(held);
-    if later.1 {
-        return; // the running thread takes them
-    }
-    later.1 = true;
-    drop(later);
-    let started = std::thread::Builder::new()
-        .name("pyns-close".into())
-        .stack_size(64 * 1024)
-        .spawn(|| loop {
-            let Ok(mut later) = LATER.lock() else { return };
-            let batch = std::mem::take(&mut later.0);
-            if batch.is_empty() {
-                later.1 = false;
-                return;
-            }
-            drop(later);
-            drop(batch);
-        });
-    if started.is_err() {
-        if let Ok(mut later) = LATER.lock() {
-            later.1 = false;
-            drop(std::mem::take(&mut later.0));
-        }
-    }
 }
 
 /// Whether the calling thread may setns(2) into its own network and UTS namespaces, which is
