@@ -79,7 +79,7 @@ class Host(_Node):
         """The host's namespaces; its UTS namespace (hostname = name) is made here on first
         use, by what runs something in the host: until then an idle host holds one descriptor
         (its network namespace), which lets a process hold a 10,000-host topology."""
-        if "uts" not in self._held and not self._topology.closed:
+        if "uts" not in self._held and not self._held["net"].closed:  # not closed nor removed
             uts = _native.net_node_uts(self.name)
             if self._held.setdefault("uts", uts) is not uts:  # another thread was first
                 uts.close()
