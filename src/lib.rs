@@ -69,6 +69,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::rule::net_move_local_rule, m)?,
         wrap_pyfunction!(py::socket::net_socket, m)?,
         wrap_pyfunction!(py::node::net_node, m)?,
+        wrap_pyfunction!(py::node::net_node_uts, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,
         wrap_pyfunction!(py::hostfs::netns_exec_mnt, m)?,

@@ -10,6 +10,10 @@
  *                      then umount2(MNT_DETACH) + unlink
  *   pair               two new netns; a veth with one end born in each; 10.0.0.1/24 and
  *                      10.0.0.2/24; both ends up; torn down by closing the netns fds
+ *   chain              a K-host chain, what Topology.host + link do per host: a new netns
+ *                      (lo up, held by an fd until exit, a socket inside until the next
+ *                      host is linked); a veth from the previous host, its peer born in the
+ *                      new one; a /24 address at each end, both up
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -161,6 +165,42 @@ static int socket_in(int netns) {
     return s;
 }
 
+/* One host of `chain`: a netns, lo up, held by an fd (*netns); returns a socket inside. */
+static int new_host(int *netns) {
+    int home = current_netns();
+    if (unshare(CLONE_NEWNET) < 0) die("unshare");
+    int s = nl_socket();
+    setup(s, 1);
+    *netns = current_netns();
+    if (setns(home, CLONE_NEWNET) < 0) die("setns back");
+    close(home);
+    return s;
+}
+
+/* The veth of `chain` from host i-1 (socket prev) to host i (netns fd, socket next). */
+static void chain_link(long i, int prev, int netns, int next) {
+    struct req r;
+    const char *here = i == 1 ? "eth0" : "eth1";
+    struct ifinfomsg *m = start(&r, RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sizeof *m);
+    m->ifi_flags = m->ifi_change = IFF_UP;
+    attr(&r.h, IFLA_IFNAME, here, 5);
+    struct rtattr *info = attr(&r.h, IFLA_LINKINFO, NULL, 0);
+    attr(&r.h, IFLA_INFO_KIND, "veth", 5);
+    struct rtattr *data = attr(&r.h, IFLA_INFO_DATA, NULL, 0);
+    struct rtattr *peer = attr(&r.h, VETH_INFO_PEER, NULL, sizeof(struct ifinfomsg));
+    attr(&r.h, IFLA_IFNAME, "eth0", 5);
+    attr(&r.h, IFLA_NET_NS_FD, &netns, 4);
+    nest_end(&r.h, peer);
+    nest_end(&r.h, data);
+    nest_end(&r.h, info);
+    talk(prev, &r);
+    __u32 subnet = 0x0a000000 + ((i - 1) << 8);
+    addaddr(prev, getlink(prev, here), htonl(subnet + 1), 24);
+    int ib = getlink(next, "eth0");
+    setup(next, ib);
+    addaddr(next, ib, htonl(subnet + 2), 24);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s MODE [ARG] K\n", argv[0]);
@@ -247,6 +287,18 @@ int main(int argc, char **argv) {
             close(sb);
             close(a);
             close(b);
+        }
+    } else if (!strcmp(mode, "chain")) {
+        int prev = -1;
+        t0 = now();
+        for (long i = 0; i < k; i++) {
+            int netns;
+            int s = new_host(&netns);
+            if (prev >= 0) {
+                chain_link(i, prev, netns, s);
+                close(prev);
+            }
+            prev = s;
         }
     } else {
         fprintf(stderr, "bad mode %s\n", mode);

@@ -66,6 +66,7 @@ __all__ = [
     "net_move_local_rule",
     "net_socket",
     "net_node",
+    "net_node_uts",
     "netns_persist",
     "net_wire",
     "netns_exec_mnt",
@@ -447,6 +448,7 @@ def net_node(
     forwarding: bool = False,
     mounts: Optional[list[tuple[Any, ...]]] = None,
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
+def net_node_uts(hostname: str) -> Namespace: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
 def net_wire(
     name: str,

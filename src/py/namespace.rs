@@ -56,6 +56,15 @@ impl PyNamespace {
         }
     }
 
+    /// A handle on a network namespace with `rtnl`, a netlink socket opened inside it, cached
+    /// if there is room (`RtnlCache::offered`).
+    pub fn with_spare_rtnl(ns: Namespace, rtnl: Rtnl) -> Self {
+        PyNamespace {
+            rtnl: RtnlCache::offered(rtnl),
+            ..PyNamespace::wrap(ns)
+        }
+    }
+
     pub fn rtnl(&self) -> &RtnlCache {
         &self.rtnl
     }

@@ -16,8 +16,9 @@ use crate::sys::uts;
 
 /// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
 /// `lo` up, forwarding on if asked, `mounts` made inside the mount namespace (ops as
-/// `pyns.testing.etc` plans them, see `hostfs::op`); returns (net, uts or None, mnt or None) handles, the net
-/// one with a netlink socket opened inside.
+/// `pyns.testing.etc` plans them, see `hostfs::op`); returns (net, uts or None, mnt or None)
+/// handles, the net one with a netlink socket opened inside (kept while fewer than
+/// `MAX_CACHED` are, or if the thread could not open another there later).
 #[pyfunction]
 #[pyo3(signature = (hostname=None, mnt=false, forwarding=false, mounts=None))]
 pub fn net_node(
@@ -46,11 +47,23 @@ pub fn net_node(
             .collect::<PyResult<_>>()?,
     };
     let n = py.detach(|| node::create(&spec))?;
+    let net = if n.reopenable {
+        PyNamespace::with_spare_rtnl(n.net, n.rtnl)
+    } else {
+        PyNamespace::with_rtnl(n.net, n.rtnl)
+    };
     Ok((
-        PyNamespace::with_rtnl(n.net, n.rtnl),
+        net,
         n.uts.map(PyNamespace::wrap),
         n.mnt.map(PyNamespace::wrap),
     ))
+}
+
+/// A new UTS namespace with `hostname` set (see `node::uts`), for a node made without one.
+#[pyfunction]
+pub fn net_node_uts(py: Python<'_>, hostname: String) -> PyResult<PyNamespace> {
+    uts::validate("hostname", &hostname).map_err(PyValueError::new_err)?;
+    Ok(PyNamespace::wrap(py.detach(|| node::uts(&hostname))?))
 }
 
 /// Names a network namespace under `/run/netns` (as `ip netns add` would have).

@@ -125,14 +125,19 @@ def nth(net: Network, n: int) -> Interface:
     if n < 1:
         raise ValueError(f"address numbers start at 1, not {n}")
     addr = int(net.network_address) + n
-    last = int(net.broadcast_address)
+    # not net.broadcast_address: a cached property, it would keep two more objects per subnet
+    last = int(net.network_address) + (1 << (net.max_prefixlen - net.prefixlen)) - 1
     if net.version == 4 and net.prefixlen < 31:
         last -= 1
     if addr > last:
         raise ValueError(f"subnet {net} has no room for an address number {n}")
+    iface: Interface
     if net.version == 4:
-        return ipaddress.IPv4Interface((addr, net.prefixlen))
-    return ipaddress.IPv6Interface((addr, net.prefixlen))
+        iface = ipaddress.IPv4Interface((addr, net.prefixlen))
+    else:
+        iface = ipaddress.IPv6Interface((addr, net.prefixlen))
+    iface.network = net  # an equal object: share it (a big topology keeps many addresses)
+    return iface
 
 
 class _Pool:

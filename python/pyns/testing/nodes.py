@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Sequence, TypeVar, Union
 
+from .. import _native
 from .._native import Namespace, Switch as _Enter
 from ..call import run as _run
 from ..process import Process
@@ -27,8 +29,13 @@ class _Node:
     def __init__(self, topology: Topology, name: str, handles: dict[str, Namespace]) -> None:
         self.name = name
         self._topology = topology
-        self._handles = handles
+        self._held = handles
         self.links: list[Veth] = []
+
+    @property
+    def _handles(self) -> dict[str, Namespace]:
+        """The node's namespaces, all of them (a host makes its UTS namespace on first use)."""
+        return self._held
 
     @property
     def namespaces(self) -> dict[str, Namespace]:
@@ -38,15 +45,16 @@ class _Node:
     @property
     def netns(self) -> Namespace:
         """The node's network namespace (what ``pyns.net`` functions take as ``netns=``)."""
-        return self._handles["net"]
+        return self._held["net"]
 
     def _next_ifname(self) -> str:
         """The first free ``ethN`` (a link removed by ``Topology.unlink`` frees its name)."""
         used = {v.ifname(self) for v in self.links}
-        return next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        name = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
+        return sys.intern(name)  # one "eth0" for all nodes, not one per link end
 
     def _close(self) -> None:
-        for ns in self._handles.values():
+        for ns in self._held.values():
             ns.close()
 
 
@@ -69,6 +77,17 @@ class Host(_Node, HostKit):
         self._spawned: list[Process] = []
         #: The clock offsets of its programs (``Topology.host(monotonic=, boottime=)``).
         self.clocks: dict[str, float] = {}
+
+    @property
+    def _handles(self) -> dict[str, Namespace]:
+        """The host's namespaces; its UTS namespace (hostname = name) is made here on first
+        use, by what runs something in the host: until then an idle host holds one descriptor
+        (its network namespace), which lets a process hold a 10,000-host topology."""
+        if "uts" not in self._held and not self._held["net"].closed:  # not closed nor removed
+            uts = _native.net_node_uts(self.name)
+            if self._held.setdefault("uts", uts) is not uts:  # another thread was first
+                uts.close()
+        return self._held
 
     def __repr__(self) -> str:
         kind = "router" if self.forwarding else "host"

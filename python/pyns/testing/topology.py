@@ -28,6 +28,7 @@ from .probe import Probes
 from .etc import HostFiles, check_files
 from .addressing import Interface as _Interface, Network as _Network, Subnets, interface, nth
 from .addressing import mirror_address
+from .descriptors import Descriptors
 from .nodes import Host, Switch, Veth, _Node
 
 __all__ = ["Host", "Switch", "Topology", "Veth", "impairments"]
@@ -104,6 +105,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         self._routers = 0
         self._cuts = Cuts()
         self._directory: Optional[str] = None
+        self._descriptors = Descriptors()
         self._closed = False
         self._registry = registry.Registry()
         registry.track(self)
@@ -177,6 +179,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         name = _check_name(name)
         if name in self._nodes:
             raise ValueError(f"the topology has a node named {name!r} already")
+        self._descriptors.reserve(len(self._nodes))
         return name
 
     def _persist(self, name: str, ns: Namespace) -> None:
@@ -201,6 +204,11 @@ class Topology(Faults, Probes, HostFiles, Captures):
         addresses (kept up to date as nodes and links come and go), and ``/etc/hostname``
         and ``/etc/resolv.conf`` are its own (see ``pyns.testing.etc``).
 
+        The UTS namespace is made when the host first runs something (``spawn``, ``run``,
+        ``enter``, ``namespaces``): until then an idle host holds two file descriptors, its
+        network and mount namespaces' (one with ``mnt=False``; one more for the first few
+        hundred nodes, which keep a netlink socket).
+
         Args:
             name: a name unique in the topology; also the hostname.
             mnt: give it a mount namespace and its own files (default); False: it sees the
@@ -224,6 +232,9 @@ class Topology(Faults, Probes, HostFiles, Captures):
                 with ``mnt=False``), an offset that is not a number or out of range, or the
                 topology is closed.
             PermissionError: without CAP_SYS_ADMIN (root, or inside a user namespace).
+            OSError: ``EMFILE``: not enough file descriptors for it even at the hard
+                ``RLIMIT_NOFILE`` (the soft one is raised to it when short; see
+                ``pyns.testing.descriptors``).
         """
         name = self._new_name(name)
         offsets = clocks.offsets(monotonic, boottime)
@@ -231,11 +242,10 @@ class Topology(Faults, Probes, HostFiles, Captures):
         if (dirs or placed) and not mnt:
             raise ValueError("private= and files= need the host's own mount namespace (mnt=True)")
         mounts = self._host_mounts(name, dirs, placed) if mnt else None
-        net_ns, uts, mntns = _native.net_node(name, bool(mnt), bool(forwarding), mounts)
+        net_ns, _, mntns = _native.net_node(None, bool(mnt), bool(forwarding), mounts)  # uts: Host
         handles = {"net": net_ns}
-        for kind, ns in (("uts", uts), ("mnt", mntns)):
-            if ns is not None:
-                handles[kind] = ns
+        if mntns is not None:
+            handles["mnt"] = mntns
         host = Host(self, name, handles, bool(forwarding))
         host.clocks = offsets
         self._nodes[name] = host
@@ -273,6 +283,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         Raises:
             ValueError: a bad or duplicate name, or a bad or overlapping subnet.
             PermissionError: without CAP_SYS_ADMIN.
+            OSError: ``EMFILE``: not enough file descriptors, as for ``host()``.
         """
         name = self._new_name(name)
         network = self._subnets.claim(subnet)

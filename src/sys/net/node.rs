@@ -37,6 +37,9 @@ pub struct Node {
     pub uts: Option<Namespace>,
     pub mnt: Option<Namespace>,
     pub rtnl: Rtnl,
+    /// Whether the calling thread can go into the node's network namespace and come back, so
+    /// that `rtnl` may be closed and another socket opened there later (`Rtnl::open_in`).
+    pub reopenable: bool,
 }
 
 /// Creates a node: unshare(2) on the calling thread and setns(2) back, or, where the thread
@@ -47,16 +50,36 @@ pub fn create(spec: &Spec) -> Result<Node> {
         let mut guard = ThreadGuard::unshare(&kinds(spec))?;
         let node = set_up(spec);
         guard.restore()?;
-        return node;
+        return node.map(|n| Node {
+            reopenable: true,
+            ..n
+        });
     }
+    on_helper_thread(|| {
+        ns::unshare(Kind::flags(&kinds(spec)))?;
+        set_up(spec)
+    })
+}
+
+/// A new UTS namespace with `hostname` set (uts_namespaces(7), sethostname(2)), held by an fd:
+/// for a node made without one, once its programs need it. Made on a helper thread that ends
+/// there, so that nothing has to come back.
+pub fn uts(hostname: &str) -> Result<Namespace> {
+    on_helper_thread(|| {
+        ns::unshare(Kind::flags(&[Kind::Uts]))?;
+        uts::set_hostname(hostname)?;
+        Namespace::current(Kind::Uts)
+    })
+}
+
+/// Runs `f` on a short-lived thread (a small stack), which ends in whatever namespaces `f`
+/// moved it to.
+fn on_helper_thread<T: Send>(f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     std::thread::scope(|s| {
         std::thread::Builder::new()
             .name("pyns-node".into())
             .stack_size(64 * 1024)
-            .spawn_scoped(s, || {
-                ns::unshare(Kind::flags(&kinds(spec)))?;
-                set_up(spec)
-            })
+            .spawn_scoped(s, f)
             .map_err(|e| {
                 Error::new(
                     "start a thread to create the namespaces",
@@ -117,6 +140,7 @@ fn set_up(spec: &Spec) -> Result<Node> {
         uts: held(Kind::Uts, spec.hostname.is_some())?,
         mnt: held(Kind::Mnt, spec.mnt)?,
         rtnl: Rtnl::open()?,
+        reopenable: false,
     })
 }
 

@@ -288,6 +288,18 @@ impl RtnlCache {
         RtnlCache(Mutex::new(Some(rtnl)))
     }
 
+    /// A cache holding `rtnl`, a socket opened inside the namespace already, if fewer than
+    /// `MAX_CACHED` are cached; else an empty one (`rtnl` is closed: a socket is opened there
+    /// again when needed, which the caller must be able to do).
+    pub fn offered(mut rtnl: Rtnl) -> RtnlCache {
+        if CACHED.fetch_add(1, Ordering::Relaxed) >= MAX_CACHED {
+            CACHED.fetch_sub(1, Ordering::Relaxed);
+            return RtnlCache::new();
+        }
+        rtnl.counted = true;
+        RtnlCache(Mutex::new(Some(rtnl)))
+    }
+
     /// Runs `f` with a socket inside `netns`: the cached one, or a new one (kept if fewer than
     /// `MAX_CACHED` are open).
     pub fn with<R>(

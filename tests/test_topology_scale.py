@@ -1,0 +1,132 @@
+"""Big topologies: file descriptors (RLIMIT_NOFILE) and tearing thousands of namespaces down.
+
+The limits are changed in a child Python, never in the test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import pyns
+from pyns import _native, net
+from pyns.testing import Topology
+
+pytestmark = pytest.mark.requires_root
+
+
+def run_python(code: str) -> str:
+    """Runs `code` in a child Python; returns its stdout (fails the test on a non-zero exit)."""
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_a_short_soft_limit_is_raised_to_the_hard_one():
+    out = run_python(
+        """
+        import resource
+        from pyns.testing import Topology
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+        with Topology() as t:  # a small one leaves the limit alone
+            t.link(t.host("a"), t.host("b"))
+            print(resource.getrlimit(resource.RLIMIT_NOFILE))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 4096))
+        with Topology() as t:  # 40 hosts hold 80 fds: more than 64
+            hosts = [t.host(f"h{i}") for i in range(40)]
+            for a, b in zip(hosts, hosts[1:]):
+                t.link(a, b)
+            print(len(t.hosts), resource.getrlimit(resource.RLIMIT_NOFILE))
+        """
+    )
+    assert out.split("\n")[:2] == ["(1024, 4096)", "40 (4096, 4096)"]
+
+
+def test_a_short_hard_limit_is_refused_before_the_node_is_made():
+    out = run_python(
+        """
+        import errno, json, os, resource
+        from pyns.testing import Topology
+
+        def fds():
+            return len(os.listdir("/proc/self/fd"))
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 100))
+        with Topology() as t:  # opens what pyns keeps for the thread (a pidfd)
+            t.host("warm-up")
+        before = fds()
+        t = Topology()
+        try:
+            for i in range(100):
+                t.host(f"h{i}")
+        except OSError as e:
+            assert e.errno == errno.EMFILE, e
+            assert e.step.startswith("make room for the file descriptors"), e.step
+            assert "ulimit -n" in e.hint and "ulimit -n" in str(e), e
+            assert "RLIMIT_NOFILE allows 100" in str(e), e
+            made = len(t.hosts)
+            assert f"this topology of {made + 1} nodes needs up to" in str(e), e
+            assert any("pyns was doing" in n for n in e.__notes__)
+            held = fds() - before  # only by the hosts made: nothing of the refused one
+        t.close()
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+        print(json.dumps([made, held, fds() - before, limit]))
+        """
+    )
+    made, held, left, limit = json.loads(out)
+    # each host holds its network namespace and a netlink socket inside (few hosts, kept)
+    assert 10 < made < 50 and held == 2 * made and left == 0 and limit == [100, 100]
+
+
+def test_closing_a_big_topology_releases_everything():
+    """A 300-host chain and a 50-host switch: close() leaves no descriptor, and the kernel
+    then removes the namespaces (links into them from a probe namespace vanish)."""
+    probe = _native.net_node(None, False, False)[0]
+    before = set(os.listdir("/proc/self/fd"))
+    t = Topology()
+    hosts = [t.host(f"h{i}") for i in range(300)]
+    for a, b in zip(hosts, hosts[1:]):
+        t.link(a, b)
+    sw = t.switch("sw")
+    for i in range(50):
+        t.link(t.host(f"s{i}"), sw)
+    ends = [hosts[0], hosts[-1], t["s49"], sw]
+    handles = [ns for n in (*t.hosts, *t.switches) for ns in n.namespaces.values()]
+    with probe:
+        for i, n in enumerate(ends):
+            net.veth(f"probe{i}", f"p{i}", netns=n.netns, peer_netns=probe)
+        t.close()
+        assert t.closed and all(ns.closed for ns in handles)
+        assert set(os.listdir("/proc/self/fd")) <= before
+        deadline = time.monotonic() + 120
+        while len(net.links(netns=probe)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the kernel's clean-up worker, asynchronous
+        assert [link.name for link in net.links(netns=probe)] == ["lo"]
+
+
+def test_an_idle_host_holds_one_descriptor_and_makes_its_uts_namespace_when_used():
+    """10,000 hosts fit in 20,000 descriptors: a host's UTS namespace waits until something
+    runs there, and netlink sockets are kept for a few hundred nodes only."""
+    before = len(os.listdir("/proc/self/fd"))
+    with Topology() as t:
+        hosts = [t.host(f"h{i}") for i in range(600)]
+        held = len(os.listdir("/proc/self/fd")) - before
+        assert held <= 600 + 256  # one per host, and at most MAX_CACHED sockets
+        h = hosts[-1]
+        assert set(h.namespaces) == {"net", "uts"}
+        assert h.run(socket.gethostname, timeout=30) == "h599"
+        assert h.namespaces["uts"].inode != pyns.Namespace.current("uts").inode
+        p = hosts[1].spawn(["hostname"], stdout=subprocess.PIPE)
+        assert p.communicate(timeout=30)[0] == b"h1\n"
+    assert set(hosts[0].namespaces) == {"net"} and hosts[0].netns.closed
+    assert hosts[-1].namespaces["uts"].closed
