@@ -75,7 +75,9 @@ def _ls(o: dict[str, Any], rest: list[str]) -> int:
 
 
 def _join(pid_text: str, node: str) -> dict[str, Any]:
-    """The namespaces of `node` in the topology of process `pid_text`, opened (``join=``)."""
+    """The namespaces of `node` in the topology of process `pid_text`, opened (``join=``), as
+    keywords of ``spawn``. A host that has run nothing yet has no UTS namespace (it is made on
+    first use): the command gets a new one with the host's name, as its programs would."""
     from . import _native
     from .testing import registry
 
@@ -111,7 +113,9 @@ def _join(pid_text: str, node: str) -> dict[str, Any]:
             join["user"] = owner
     except OSError:
         pass  # the owner is an ancestor of ours: nothing to join
-    return join
+    if "uts" not in join and live.nodes[node]["kind"] != "switch":
+        return {"join": join, "hostname": node}
+    return {"join": join}
 
 
 def _exec(o: dict[str, Any], rest: list[str]) -> int:
@@ -122,11 +126,11 @@ def _exec(o: dict[str, Any], rest: list[str]) -> int:
     cmd = rest[2:]
     if cmd[:1] == ["--"]:
         cmd = cmd[1:]
-    join = _join(rest[0], rest[1])
+    kwargs = _join(rest[0], rest[1])
     try:
-        return _spawn_and_wait(_command(cmd), join=join)
+        return _spawn_and_wait(_command(cmd), **kwargs)
     finally:
-        for ns in join.values():
+        for ns in kwargs["join"].values():
             ns.close()
 
 

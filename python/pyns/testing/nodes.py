@@ -87,6 +87,8 @@ class Host(_Node, HostKit):
             uts = _native.net_node_uts(self.name)
             if self._held.setdefault("uts", uts) is not uts:  # another thread was first
                 uts.close()
+            else:
+                self._topology._registry.add(self)  # `pyns topology exec` joins it too
         return self._held
 
     def __repr__(self) -> str:

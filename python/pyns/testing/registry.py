@@ -63,16 +63,24 @@ class Registry:
         os.write(self._fd, (line + "\n").encode())
         self._lines += 1
 
-    def _new_memfd(self) -> int:
+    @staticmethod
+    def _new_memfd(body: str = "") -> int:
+        """A new memfd with the header and `body`; closed again if anything interrupts."""
         fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC)
-        os.write(fd, (json.dumps({"pyns-topology": 1, "pid": os.getpid()}) + "\n").encode())
+        try:
+            head = json.dumps({"pyns-topology": 1, "pid": os.getpid()}) + "\n"
+            os.write(fd, (head + body).encode())
+        except BaseException:  # Ctrl-C included: the fd must not outlive this call
+            os.close(fd)
+            raise
         return fd
 
     def add(self, node: _Node) -> None:
-        """Records a new node (its kind and its namespaces' fd numbers)."""
+        """Records a new node (its kind and its namespaces' fd numbers), or a node's
+        namespaces again when it made one more (the last record of a name counts)."""
         if self._fd is None:
             self._fd = self._new_memfd()
-        fds = {kind: ns.fileno() for kind, ns in node.namespaces.items()}
+        fds = {kind: ns.fileno() for kind, ns in node._held.items()}  # none made for this
         line = json.dumps({"node": node.name, "kind": _kind(node), "fds": fds})
         self._entries[node.name] = line
         self._append(line)
@@ -82,19 +90,23 @@ class Registry:
         if self._fd is None or self._entries.pop(name, None) is None:
             return
         if self._lines > 2 * len(self._entries) + 64:
-            fd = self._new_memfd()
-            os.write(fd, "".join(x + "\n" for x in self._entries.values()).encode())
-            os.dup2(fd, self._fd)  # atomic: readers open the old file or the new one
-            os.close(fd)
+            fd = self._new_memfd("".join(x + "\n" for x in self._entries.values()))
+            try:
+                os.dup2(fd, self._fd)  # atomic: readers open the old file or the new one
+            finally:
+                os.close(fd)
             self._lines = len(self._entries)
         else:
             self._append(json.dumps({"node": name, "removed": True}))
 
     def close(self) -> None:
         """Closes the memfd: the topology disappears from ``pyns topology ls``."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    # A topology whose close() a Ctrl-C cut short (or that was never returned) still lets go.
+    __del__ = close
 
 
 @dataclass(frozen=True)

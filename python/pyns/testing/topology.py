@@ -656,9 +656,9 @@ class Topology(Faults, Probes, HostFiles, Captures):
             for p in self._processes:
                 p.wait()
         finally:
+            self._registry.close()
             self._stop_captures()
             self._processes.clear()
-            self._registry.close()
             for node in self._nodes.values():
                 node._close()
             if self._directory is not None:
