@@ -23,6 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::lowlevel::setns, m)?)?;
     m.add_class::<py::idmap::PyIdMap>()?;
     m.add_class::<py::idmap::Capabilities>()?;
+    m.add_class::<py::memfd::Memfd>()?;
+    m.add_class::<py::tempdir::TempDir>()?;
     m.add_function(wrap_pyfunction!(py::idmap::capabilities, m)?)?;
     m.add_class::<py::spawn::ChildSpec>()?;
     m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;

@@ -323,7 +323,7 @@ def test_fails_after_an_interrupt_inside():
 def _normal(text: str) -> list[str]:
     """Lines without what changes from run to run: pids, link-local addresses, rule widths."""
     text = re.sub(r"pid \d+", "pid N", text)
-    text = re.sub(r"pyns-topology-\w+", "pyns-topology-X", text)
+    text = re.sub(r"pyns-topology-[\w-]+", "pyns-topology-X", text)
     text = re.sub(r"\b\d+-(\S+)\.log\b", r"N-\1.log", text)
     text = re.sub(r"fe80::[0-9a-f:]+/64", "fe80::X/64", text)
     text = re.sub(r"^[-=]+ (.*?) [-=]+$", r"-- \1 --", text, flags=re.M)

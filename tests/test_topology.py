@@ -610,3 +610,18 @@ def test_directory_is_made_on_first_use_and_removed_by_close():
     assert not os.path.exists(d)
     with pytest.raises(ValueError, match="closed"):
         t.directory
+
+
+def test_the_directory_of_a_killed_topology_is_swept_by_the_next_one():
+    """A SIGKILLed owner cannot remove its topology's directory: the next topology made in
+    this pid namespace does."""
+    code = "from pyns.testing import Topology; t = Topology(); print(t.directory, flush=True)"
+    p = subprocess.Popen([sys.executable, "-c", code + "; import time; time.sleep(60)"],
+                         stdout=subprocess.PIPE, text=True)  # fmt: skip
+    left = p.stdout.readline().strip()
+    p.kill()
+    p.wait()
+    p.stdout.close()
+    assert os.path.isdir(left)
+    with Topology() as t:
+        assert not os.path.exists(left) and os.path.isdir(t.directory)

@@ -35,6 +35,8 @@ __all__ = [
     "mount_table",
     "mount_parse",
     "Link",
+    "Memfd",
+    "TempDir",
     "Addr",
     "Route",
     "net_link",
@@ -468,6 +470,25 @@ def resolve_namespace(
 ) -> tuple[Namespace, bool]: ...
 
 NETNS_DIR: Final[str]
+
+# a memfd owned by an object (src/py/memfd.rs)
+@final
+class Memfd:
+    def __new__(cls, name: str, data: bytes) -> Memfd: ...
+    def fileno(self) -> int: ...
+    def write(self, data: bytes) -> None: ...
+    def replace(self, other: Memfd) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+
+# a temporary directory owned by an object (src/py/tempdir.rs)
+@final
+class TempDir:
+    def __new__(cls, parent: Union[str, os.PathLike[str]], prefix: str) -> TempDir: ...
+    @property
+    def path(self) -> str: ...
+    def remove(self) -> None: ...
 
 # packet capture (src/py/capture.rs)
 @final

@@ -6,6 +6,7 @@ pub mod hostfs;
 pub mod idmap;
 pub mod isolate;
 pub mod lowlevel;
+pub mod memfd;
 pub mod mount;
 pub mod namespace;
 pub mod net;
@@ -16,6 +17,7 @@ pub mod rule;
 pub mod socket;
 pub mod spawn;
 pub mod target;
+pub mod tempdir;
 pub mod vlan;
 
 /// The `_repr_html_` of a pyclass: `pyns.display.<function>(obj)` (all HTML is made there).

@@ -26,6 +26,8 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
+from .. import _native
+
 if TYPE_CHECKING:
     from .nodes import _Node
     from .topology import Topology
@@ -51,62 +53,48 @@ def _kind(node: _Node) -> str:
 
 
 class Registry:
-    """The memfd of one topology: made with its first node, closed with it."""
+    """The memfd of one topology: made with its first node, closed with it (or when the
+    topology goes away: the memfd is a native object, so a Ctrl-C that cuts ``close()`` short
+    cannot leave its descriptor open)."""
 
     def __init__(self) -> None:
-        self._fd: Optional[int] = None
+        self._memfd: Optional[_native.Memfd] = None
         self._entries: dict[str, str] = {}  # node name -> its line
         self._lines = 0
 
-    def _append(self, line: str) -> None:
-        assert self._fd is not None
-        os.write(self._fd, (line + "\n").encode())
-        self._lines += 1
-
     @staticmethod
-    def _new_memfd(body: str = "") -> int:
-        """A new memfd with the header and `body`; closed again if anything interrupts."""
-        fd = os.memfd_create(MEMFD_NAME, os.MFD_CLOEXEC)
-        try:
-            head = json.dumps({"pyns-topology": 1, "pid": os.getpid()}) + "\n"
-            os.write(fd, (head + body).encode())
-        except BaseException:  # Ctrl-C included: the fd must not outlive this call
-            os.close(fd)
-            raise
-        return fd
+    def _new_memfd(body: str = "") -> _native.Memfd:
+        head = json.dumps({"pyns-topology": 1, "pid": os.getpid()}) + "\n"
+        return _native.Memfd(MEMFD_NAME, (head + body).encode())
 
     def add(self, node: _Node) -> None:
         """Records a new node (its kind and its namespaces' fd numbers), or a node's
         namespaces again when it made one more (the last record of a name counts)."""
-        if self._fd is None:
-            self._fd = self._new_memfd()
+        if self._memfd is None:
+            self._memfd = self._new_memfd()
         fds = {kind: ns.fileno() for kind, ns in node._held.items()}  # none made for this
         line = json.dumps({"node": node.name, "kind": _kind(node), "fds": fds})
         self._entries[node.name] = line
-        self._append(line)
+        self._memfd.write((line + "\n").encode())
+        self._lines += 1
 
     def remove(self, name: str) -> None:
         """Records that the node `name` is gone."""
-        if self._fd is None or self._entries.pop(name, None) is None:
+        if self._memfd is None or self._entries.pop(name, None) is None:
             return
         if self._lines > 2 * len(self._entries) + 64:
-            fd = self._new_memfd("".join(x + "\n" for x in self._entries.values()))
-            try:
-                os.dup2(fd, self._fd)  # atomic: readers open the old file or the new one
-            finally:
-                os.close(fd)
+            compact = self._new_memfd("".join(x + "\n" for x in self._entries.values()))
+            self._memfd.replace(compact)  # atomic: readers open the old file or the new one
+            compact.close()
             self._lines = len(self._entries)
         else:
-            self._append(json.dumps({"node": name, "removed": True}))
+            self._memfd.write((json.dumps({"node": name, "removed": True}) + "\n").encode())
+            self._lines += 1
 
     def close(self) -> None:
         """Closes the memfd: the topology disappears from ``pyns topology ls``."""
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    # A topology whose close() a Ctrl-C cut short (or that was never returned) still lets go.
-    __del__ = close
+        if self._memfd is not None:
+            self._memfd.close()
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
-import tempfile
 from typing import Optional, Union
 
 from .. import _native, net
 from .._native import Namespace
 from ..process import Process
-from . import clocks, registry, routing
+from . import clocks, registry, routing, workdir
 from .capture import Captures
 from .faults import Cuts
 from .shaping import impairments
@@ -634,7 +632,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
         directory under ``$TMPDIR``, made on first use and removed by ``close()``."""
         self._check_open()
         if self._directory is None:
-            self._directory = tempfile.mkdtemp(prefix="pyns-topology-")
+            self._workdir = workdir.make()  # removed when the topology goes, at the latest
+            self._directory = self._workdir.path
         return self._directory
 
     @property
@@ -662,4 +661,4 @@ class Topology(Faults, Probes, HostFiles, Captures):
             for node in self._nodes.values():
                 node._close()
             if self._directory is not None:
-                shutil.rmtree(self._directory, ignore_errors=True)
+                self._workdir.remove()
