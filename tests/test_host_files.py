@@ -4,6 +4,7 @@ curl and python's http.server; privileged, rootless and as uid 65534."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -279,14 +280,11 @@ def test_names_and_files_work_rootless() -> None:
 
 @pytest.mark.requires_userns
 def test_names_and_files_work_as_nobody(nobody) -> None:
+    # The function's source, not an import: uid 65534 may not read the checkout.
     r = nobody(
-        f"""
-        import json, sys
-        sys.path.insert(0, {os.path.dirname(__file__)!r})
-        import pyns
-        from test_host_files import _rootless
-        print(json.dumps(pyns.run(_rootless, user=True, map_root=True, net=True, uts=True)))
-        """
+        "import json, subprocess\nimport pyns\nfrom pyns.testing import Topology\n"
+        + inspect.getsource(_rootless)
+        + "print(json.dumps(pyns.run(_rootless, user=True, map_root=True, net=True, uts=True)))\n"
     )
     assert r.returncode == 0, r.stderr
     _check_rootless(json.loads(r.stdout))
