@@ -10,7 +10,6 @@ when the owner dies, even by SIGKILL.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -41,12 +40,9 @@ OPTS = [Opt("help", "h", "help"), Opt("json", None, "json")]
 
 
 def _command_line(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().rstrip(b"\0").split(b"\0")
-    except OSError:
-        return "?"
-    return " ".join(" ".join(os.fsdecode(a) for a in args).split())  # one line
+    from .lsns import command
+
+    return " ".join(command(pid).split()) or "?"  # one line
 
 
 def _ls(o: dict[str, Any], rest: list[str]) -> int:

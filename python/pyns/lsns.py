@@ -90,7 +90,9 @@ class NamespaceUse:
         return "" if value is None else str(value)
 
 
-def _command(pid: int) -> str:
+def command(pid: int) -> str:
+    """The command line of process `pid` (a kernel thread, which has none: its comm); "" if
+    the process is gone or unreadable."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().rstrip(b"\0").split(b"\0")
@@ -248,7 +250,7 @@ def list_namespaces(
                 nprocs=len(ps),
                 pid=p,
                 user=_user(uid),
-                command=_command(p),
+                command=command(p),
                 ppid=ppid,
                 uid=uid,
                 netnsid=net_id,
