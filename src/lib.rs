@@ -25,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::idmap::Capabilities>()?;
     m.add_class::<py::memfd::Memfd>()?;
     m.add_class::<py::tempdir::TempDir>()?;
+    m.add_function(wrap_pyfunction!(py::tempdir::remove_tree, m)?)?;
     m.add_function(wrap_pyfunction!(py::idmap::capabilities, m)?)?;
     m.add_class::<py::spawn::ChildSpec>()?;
     m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;

@@ -37,6 +37,7 @@ __all__ = [
     "Link",
     "Memfd",
     "TempDir",
+    "remove_tree",
     "Addr",
     "Route",
     "net_link",
@@ -489,6 +490,8 @@ class TempDir:
     @property
     def path(self) -> str: ...
     def remove(self) -> None: ...
+
+def remove_tree(path: Union[str, os.PathLike[str]]) -> None: ...
 
 # packet capture (src/py/capture.rs)
 @final

@@ -10,6 +10,13 @@ use pyo3::prelude::*;
 use super::namespace::lock;
 use crate::sys::tempdir;
 
+/// Removes the directory `path` and everything in it (one native call: a Ctrl-C comes before
+/// or after it, never in the middle); a path that is gone already is not an error.
+#[pyfunction]
+pub fn remove_tree(py: Python<'_>, path: PathBuf) -> PyResult<()> {
+    Ok(py.detach(|| tempdir::remove(&path))?)
+}
+
 /// A directory made by `mkdtemp` in `parent`, removed by `remove()` or when dropped.
 #[pyclass(name = "TempDir", module = "pyns._native", frozen)]
 pub struct TempDir {

@@ -4,8 +4,9 @@ SIGKILL, say).
 
 The directory is a native ``TempDir``: removed by ``remove()`` or when the object goes, so a
 Ctrl-C that cuts a teardown short cannot leave it behind. Its name carries the maker's pid
-namespace and pid (``pyns-topology-<pidns>-<pid>-XXXXXX``): a later topology of the same user
-in the same pid namespace removes the directories of makers that are gone.
+namespace and pid (``pyns-topology-<pidns>-<pid>-XXXXXX``): a later topology in the same pid
+namespace removes the directories of makers that are gone (those it may: root's sweep takes
+any user's, a user's only its own).
 """
 
 from __future__ import annotations
@@ -31,38 +32,20 @@ def _sweep(parent: str, pidns: int) -> None:
     with contextlib.suppress(OSError), os.scandir(parent) as it:
         stale = [e.path for e in it if _dead_maker(e, pidns)]
     for path in stale:
-        _remove_tree(path)
+        with contextlib.suppress(OSError):
+            _native.remove_tree(path)
 
 
 def _dead_maker(e: os.DirEntry[str], pidns: int) -> bool:
     parts = e.name[len(PREFIX) :].split("-")
     if not e.name.startswith(PREFIX) or len(parts) != 3 or parts[0] != str(pidns):
         return False
+    if not parts[1].isdigit():
+        return False
     try:
-        if e.stat(follow_symlinks=False).st_uid != os.geteuid() or not parts[1].isdigit():
-            return False
         os.kill(int(parts[1]), 0)
     except ProcessLookupError:
         return True
     except OSError:
         pass  # alive under another user, or unreadable: not ours to judge
     return False
-
-
-def _remove_tree(path: str) -> None:
-    """Removes the directory `path` and what it holds, by path, ignoring errors (it holds no
-    descriptor between calls, unlike ``shutil.rmtree``, which a Ctrl-C can make close one
-    twice)."""
-    try:
-        with os.scandir(path) as it:
-            entries = list(it)
-    except OSError:
-        entries = []
-    for e in entries:
-        if e.is_dir(follow_symlinks=False):
-            _remove_tree(e.path)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(e.path)
-    with contextlib.suppress(OSError):
-        os.rmdir(path)
