@@ -47,6 +47,29 @@ def test_reachability_covers_every_ordered_pair_of_hosts() -> None:
         assert not t.ping(a, c, timeout=0.3)
 
 
+def test_probes_work_when_the_process_has_fds_above_1023() -> None:
+    """A big topology gives the test process fds above 1023, which select(2) cannot watch."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 1100:
+        pytest.skip(f"the hard fd limit ({hard}) is below 1100")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    filler = []
+    try:
+        while not filler or filler[-1] < 1030:
+            filler.append(os.open("/dev/null", os.O_RDONLY))
+        t, a, b, _ = line()
+        with t:
+            assert t.ping(a, b, timeout=PATIENT_S)
+            assert t.ping(b, a, timeout=PATIENT_S)
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_routers_and_switches_are_not_in_reachability_but_route() -> None:
     with Topology() as t:
         a, r, b = t.host("a"), t.router("r"), t.host("b")

@@ -119,14 +119,18 @@ def probe(pairs: list[Pair], timeout: float) -> list[bool]:
                 s = sockets[key] = socket.socket(fileno=fd)
                 s.setblocking(False)
                 owner[s.fileno()] = key
+        # poll(2), not select(2): a test process with a big topology has fds above 1023.
+        poller = select.poll()
+        for fd in owner:
+            poller.register(fd, select.POLLIN)
+        by_fd = {s.fileno(): s for s in sockets.values()}
         deadline = time.monotonic() + timeout
         while True:
             _send(probes, pairs, answered, sockets, cookie)
             resend = min(time.monotonic() + RESEND_S, deadline)
             while not all(answered) and (left := resend - time.monotonic()) > 0:
-                ready, _, _ = select.select(list(sockets.values()), [], [], left)
-                for s in ready:
-                    _receive(s, owner[s.fileno()], probes, pairs, answered, cookie)
+                for fd, _ in poller.poll(left * 1000):
+                    _receive(by_fd[fd], owner[fd], probes, pairs, answered, cookie)
             if all(answered) or time.monotonic() >= deadline:
                 return answered
     finally:
