@@ -213,7 +213,11 @@ def _keep(item: pytest.Item, topologies: list[Topology]) -> None:
             when = f", tearing down in {timeout:g} s at the latest" if timeout is not None else ""
             write(f"pyns: {how} to tear it down{when}.")
             try:
-                select.select([tty] if tty is not None else [], [], [], timeout)
+                # poll(2): a big topology puts the tty's fd above select(2)'s 1023.
+                poller = select.poll()
+                if tty is not None:
+                    poller.register(tty, select.POLLIN)
+                poller.poll(None if timeout is None else timeout * 1000)
                 if tty is not None:
                     os.read(tty, 4096)
             finally:
