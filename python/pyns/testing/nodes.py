@@ -31,6 +31,9 @@ class _Node:
         self._topology = topology
         self._held = handles
         self.links: list[Veth] = []
+        #: Whether a link of the node was dropped: its names may have holes (else finding the
+        #: next name would cost a scan of all links, O(n²) for a switch with n hosts).
+        self._dropped_links = False
 
     @property
     def _handles(self) -> dict[str, Namespace]:
@@ -49,6 +52,8 @@ class _Node:
 
     def _next_ifname(self) -> str:
         """The first free ``ethN`` (a link removed by ``Topology.unlink`` frees its name)."""
+        if not self._dropped_links:  # names were taken lowest first: eth0 .. eth{n-1}
+            return sys.intern(f"eth{len(self.links)}")
         used = {v.ifname(self) for v in self.links}
         name = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         return sys.intern(name)  # one "eth0" for all nodes, not one per link end

@@ -587,6 +587,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         net.delete_link(name, netns=node.netns)  # the peer goes with it
         for n in (v.a, v.b):
             n.links.remove(v)
+            n._dropped_links = True
             if isinstance(n, Host):
                 n._addresses = [(i, x) for i, x in n._addresses if i != v.ifname(n)]
         self._links.remove(v)

@@ -147,7 +147,9 @@ fn set_up(spec: &Spec) -> Result<Node> {
 /// IPv6 addresses usable at once and kept while a link is down, for the links born here
 /// (`default`) and all others: no duplicate address detection (`accept_dad` 0; a tentative
 /// link-local address would keep a router from soliciting its neighbours for a second or
-/// more), and `keep_addr_on_down` 1 (else taking a link down deletes its IPv6 addresses).
+/// more), `keep_addr_on_down` 1 (else taking a link down deletes its IPv6 addresses), and no
+/// router solicitations (routes are pyns'; on a switch with n hosts each one was flooded to
+/// all n, so building the star cost O(n²)).
 /// Nothing to do on a kernel without IPv6 (no such files).
 fn ipv6_at_once() -> Result<()> {
     for (knob, value) in [
@@ -155,6 +157,8 @@ fn ipv6_at_once() -> Result<()> {
         ("/proc/sys/net/ipv6/conf/all/accept_dad", b"0"),
         ("/proc/sys/net/ipv6/conf/default/keep_addr_on_down", b"1"),
         ("/proc/sys/net/ipv6/conf/all/keep_addr_on_down", b"1"),
+        ("/proc/sys/net/ipv6/conf/default/router_solicitations", b"0"),
+        ("/proc/sys/net/ipv6/conf/all/router_solicitations", b"0"),
     ] {
         match std::fs::write(knob, value) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
