@@ -23,6 +23,8 @@ command -v ping >/dev/null || need_apt+=(iputils-ping)
 # Packet capture files are checked with the real readers (tests/test_capture.py).
 command -v tcpdump >/dev/null || need_apt+=(tcpdump)
 command -v tshark >/dev/null || need_apt+=(tshark)
+# A switch's nf_tables table is checked with nft (tests/test_topology_scale.py).
+command -v nft >/dev/null || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "tests/run.sh: installing ${need_apt[*]} (apt-get)"
     # tshark's wireshark-common asks whether non-root users may capture: no (pyns captures).

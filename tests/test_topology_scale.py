@@ -85,8 +85,9 @@ def test_a_short_hard_limit_is_refused_before_the_node_is_made():
     )
     made, held, left, limit = json.loads(out)
     # each host holds its network and mount namespaces and a netlink socket inside (few
-    # hosts: kept); the topology, the memfd that `pyns topology ls` reads
-    assert 10 < made < 50 and held == 3 * made + 1 and left == 0 and limit == [100, 100]
+    # hosts: kept); the topology, the memfd that `pyns topology ls` reads and the procfs
+    # instance its nodes' sysctls are written through
+    assert 10 < made < 50 and held == 3 * made + 2 and left == 0 and limit == [100, 100]
 
 
 def test_closing_a_big_topology_releases_everything():
@@ -123,7 +124,8 @@ def test_an_idle_host_holds_one_descriptor_and_makes_its_uts_namespace_when_used
     with Topology() as t:
         hosts = [t.host(f"h{i}", mnt=False) for i in range(600)]
         held = len(os.listdir("/proc/self/fd")) - before
-        assert held <= 600 + 256 + 1  # one per host, MAX_CACHED sockets at most, the memfd
+        # one per host, MAX_CACHED sockets at most, the memfd, the procfs instance
+        assert held <= 600 + 256 + 2
         h = hosts[-1]
         assert set(h.namespaces) == {"net", "uts"}
         assert h.run(socket.gethostname, timeout=30) == "h599"
@@ -132,3 +134,62 @@ def test_an_idle_host_holds_one_descriptor_and_makes_its_uts_namespace_when_used
         assert p.communicate(timeout=30)[0] == b"h1\n"
     assert set(hosts[0].namespaces) == {"net"} and hosts[0].netns.closed
     assert hosts[-1].namespaces["uts"].closed
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def _read_in(ns: pyns.Namespace, path: str) -> str:
+    with ns.enter():
+        return _read(path)
+
+
+def test_every_node_gets_its_ipv6_settings_past_a_procfs_instances_turn():
+    """Nodes' sysctls are written through a procfs instance of pyns' own, replaced every 64
+    namespaces (a walk of /proc/sys costs O(namespaces)): 70 hosts all get theirs, in their
+    own namespace, and the caller's stay as they were."""
+    knobs = {
+        "/proc/sys/net/ipv6/conf/default/accept_dad": "0",
+        "/proc/sys/net/ipv6/conf/all/keep_addr_on_down": "1",
+        "/proc/sys/net/ipv6/conf/default/router_solicitations": "0",
+    }
+    mine = {k: _read(k) for k in knobs}
+    with Topology() as t:
+        hosts = [t.host(f"h{i}", mnt=False) for i in range(70)]
+        r = t.router("r")
+        for h in hosts:
+            assert {k: _read_in(h.netns, k) for k in knobs} == knobs, h.name
+        assert _read_in(r.netns, "/proc/sys/net/ipv4/ip_forward") == "1"
+        assert _read_in(hosts[-1].netns, "/proc/sys/net/ipv4/ip_forward") == "0"
+    assert {k: _read(k) for k in knobs} == mine
+
+
+def test_a_switch_floods_no_mld_reports_and_ipv6_still_works():
+    """Each host's MLD reports reach the switch and stop there (an nf_tables table of the
+    switch drops them; flooded to every port they made a star of n hosts cost O(n²)); IPv6
+    neighbour discovery across the switch still works."""
+    import shutil
+
+    if shutil.which("nft") is None:
+        pytest.skip("needs nft (apt-get install nftables; tests/run.sh installs it)")
+    with Topology() as t:
+        sw = t.switch("sw")
+        a, b, c = (t.host(n) for n in "abc")
+        t.link(a, sw)
+        with t.capture(a) as cap:
+            t.link(b, sw)
+            t.link(c, sw)
+            assert b.exec(["ping", "-6", "-c", "1", "-W", "10", c.ip(family=6)]).returncode == 0
+        others = {
+            x.address for h in (b, c) for x in net.addrs(netns=h.netns) if x.family == "inet6"
+        }
+        reports = [p for p in cap.packets if "listener report" in p.info and p.src in others]
+        assert reports == []
+        with sw.netns.enter():
+            ruleset = subprocess.run(
+                ["nft", "list", "ruleset"], capture_output=True, text=True, check=True
+            ).stdout
+        assert "table bridge pyns" in ruleset and "mld2-listener-report drop" in ruleset
+

@@ -10,8 +10,10 @@ use crate::sys::error::Result;
 use crate::sys::net::addr::{self, Cidr};
 use crate::sys::net::link::{self, Change, VethSetup};
 use crate::sys::net::netns;
+use crate::sys::net::nftables;
 use crate::sys::net::node::{self, Spec};
 use crate::sys::net::rtnl::Rtnl;
+use crate::sys::net::sysctl;
 use crate::sys::uts;
 
 /// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
@@ -141,4 +143,21 @@ pub fn net_wire(
         pt.rtnl(|r| configure(r, peer, true, &peer_cidrs))
     })
     .map_err(|e| e.into())
+}
+
+/// In a switch's network namespace: an nf_tables table that drops the MLD reports the bridge
+/// would flood to every port (see `nftables`); False where the kernel has no nf_tables for
+/// bridges or refuses it.
+#[pyfunction]
+pub fn net_drop_mld_reports(py: Python<'_>, netns: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let netns = Netns::resolve(Some(netns), "netns")?;
+    let t = netns.target()?;
+    Ok(py.detach(|| nftables::drop_mld_reports(t.fd()))?)
+}
+
+/// Closes the procfs instance nodes' sysctls are written through (`sysctl`), for the end of
+/// a topology: the next node makes another.
+#[pyfunction]
+pub fn net_release_procfs() {
+    sysctl::release();
 }

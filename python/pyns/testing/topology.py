@@ -293,6 +293,8 @@ class Topology(Faults, Probes, HostFiles, Captures):
         try:
             net.bridge(BRIDGE, netns=net_ns)
             net.set_link(BRIDGE, up=True, netns=net_ns)
+            # Else each host's MLD reports are flooded to all the others: O(n²) for n hosts.
+            _native.net_drop_mld_reports(net_ns)
         except BaseException:
             net_ns.close()
             self._subnets.release(network)
@@ -661,5 +663,6 @@ class Topology(Faults, Probes, HostFiles, Captures):
             self._processes.clear()
             for node in self._nodes.values():
                 node._close()
+            _native.net_release_procfs()  # the nodes' sysctls were written through it
             if self._directory is not None:
                 self._workdir.remove()

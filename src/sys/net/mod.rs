@@ -5,12 +5,14 @@ pub mod addr;
 pub mod distribution;
 pub mod link;
 pub mod netns;
+pub mod nftables;
 pub mod node;
 pub mod qdisc;
 pub mod route;
 pub mod rtnl;
 pub mod rule;
 pub mod socket;
+pub mod sysctl;
 pub mod vlan;
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};

@@ -10,6 +10,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::rtnl::Rtnl;
+use super::sysctl::NetSysctl;
 use crate::sys::error::{Error, Result};
 use crate::sys::hostfs::{self, Op};
 use crate::sys::mount::{set_propagation, Propagation};
@@ -121,19 +122,17 @@ fn set_up(spec: &Spec) -> Result<Node> {
         uts::set_hostname(h)?;
     }
     super::loopback_up()?;
+    let sysctl = NetSysctl::open()?;
     if spec.forwarding {
-        for knob in [
-            "/proc/sys/net/ipv4/ip_forward",
-            "/proc/sys/net/ipv6/conf/all/forwarding",
-        ] {
-            std::fs::write(knob, b"1").map_err(|e| {
+        for knob in ["ipv4/ip_forward", "ipv6/conf/all/forwarding"] {
+            sysctl.write(knob, b"1").map_err(|e| {
                 Error::new("turn forwarding on", e.raw_os_error().unwrap_or(libc::EIO))
-                    .at(knob)
+                    .at(format!("/proc/sys/net/{knob}"))
                     .needs("CAP_NET_ADMIN")
             })?;
         }
     }
-    ipv6_at_once()?;
+    ipv6_at_once(&sysctl)?;
     let held = |k: Kind, wanted: bool| wanted.then(|| Namespace::current(k)).transpose();
     Ok(Node {
         net: Namespace::current(Kind::Net)?,
@@ -151,23 +150,23 @@ fn set_up(spec: &Spec) -> Result<Node> {
 /// router solicitations (routes are pyns'; on a switch with n hosts each one was flooded to
 /// all n, so building the star cost O(n²)).
 /// Nothing to do on a kernel without IPv6 (no such files).
-fn ipv6_at_once() -> Result<()> {
+fn ipv6_at_once(sysctl: &NetSysctl) -> Result<()> {
     for (knob, value) in [
-        ("/proc/sys/net/ipv6/conf/default/accept_dad", b"0"),
-        ("/proc/sys/net/ipv6/conf/all/accept_dad", b"0"),
-        ("/proc/sys/net/ipv6/conf/default/keep_addr_on_down", b"1"),
-        ("/proc/sys/net/ipv6/conf/all/keep_addr_on_down", b"1"),
-        ("/proc/sys/net/ipv6/conf/default/router_solicitations", b"0"),
-        ("/proc/sys/net/ipv6/conf/all/router_solicitations", b"0"),
+        ("ipv6/conf/default/accept_dad", b"0"),
+        ("ipv6/conf/all/accept_dad", b"0"),
+        ("ipv6/conf/default/keep_addr_on_down", b"1"),
+        ("ipv6/conf/all/keep_addr_on_down", b"1"),
+        ("ipv6/conf/default/router_solicitations", b"0"),
+        ("ipv6/conf/all/router_solicitations", b"0"),
     ] {
-        match std::fs::write(knob, value) {
+        match sysctl.write(knob, value) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 return Err(Error::new(
                     "set up IPv6 (no DAD, addresses kept on down)",
                     e.raw_os_error().unwrap_or(libc::EIO),
                 )
-                .at(knob)
+                .at(format!("/proc/sys/net/{knob}"))
                 .needs("CAP_NET_ADMIN"))
             }
             Ok(()) => {}
