@@ -72,6 +72,8 @@ __all__ = [
     "net_node_uts",
     "netns_persist",
     "net_wire",
+    "net_drop_mld_reports",
+    "net_release_procfs",
     "netns_exec_mnt",
     "PacketCapture",
     "capture_start",
