@@ -271,6 +271,10 @@ class Topology(Faults, Probes, HostFiles, Captures):
     def switch(self, name: str, *, subnet: Union[None, str, _Network] = None) -> Switch:
         """Adds a switch: a bridge ``br0`` in a network namespace of its own.
 
+        The bridge floods multicast to every port (it has no querier); MLD reports, which
+        would only cost each host the others' reports, are dropped at its prerouting hook by
+        an nf_tables table ``bridge pyns`` (where the kernel has nf_tables for bridges).
+
         Args:
             name: a name unique in the topology.
             subnet: the subnet of the hosts linked to it; default: the next free /24.
