@@ -75,7 +75,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::node::net_node_uts, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,
-        wrap_pyfunction!(py::node::net_drop_mld_reports, m)?,
         wrap_pyfunction!(py::node::net_release_procfs, m)?,
         wrap_pyfunction!(py::hostfs::netns_exec_mnt, m)?,
     ] {

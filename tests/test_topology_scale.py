@@ -193,3 +193,35 @@ def test_a_switch_floods_no_mld_reports_and_ipv6_still_works():
             ).stdout
         assert "table bridge pyns" in ruleset and "mld2-listener-report drop" in ruleset
 
+
+
+@pytest.mark.requires_userns
+def test_a_rootless_switch_floods_no_mld_reports_either(nobody):
+    """As uid 65534, in a user namespace: the switch's table is made from inside the switch's
+    namespace as it is created (the caller's thread could not go there and back)."""
+    out = nobody(
+        """
+        import pyns
+        from pyns import net
+        from pyns.testing import Topology
+
+        def build():
+            with Topology() as t:
+                sw = t.switch("sw")
+                a, b, c = (t.host(n) for n in "abc")
+                t.link(a, sw)
+                with t.capture(a) as cap:
+                    t.link(b, sw)
+                    t.link(c, sw)
+                    ok = t.ping(b, c, timeout=10)
+                others = {
+                    x.address for h in (b, c) for x in net.addrs(netns=h.netns)
+                    if x.family == "inet6"
+                }
+                return ok, [p for p in cap.packets if "report" in p.info and p.src in others]
+
+        print(pyns.run(build, user=True, map_root=True, net=True, uts=True))
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(True, [])"

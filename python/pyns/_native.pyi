@@ -72,7 +72,6 @@ __all__ = [
     "net_node_uts",
     "netns_persist",
     "net_wire",
-    "net_drop_mld_reports",
     "net_release_procfs",
     "netns_exec_mnt",
     "PacketCapture",
@@ -452,6 +451,7 @@ def net_node(
     mnt: bool = False,
     forwarding: bool = False,
     mounts: Optional[list[tuple[Any, ...]]] = None,
+    switch: bool = False,
 ) -> tuple[Namespace, Optional[Namespace], Optional[Namespace]]: ...
 def net_node_uts(hostname: str) -> Namespace: ...
 def netns_persist(ns: Namespace, name: str) -> None: ...
@@ -467,7 +467,6 @@ def net_wire(
     cidr6: Optional[str] = None,
     peer_cidr6: Optional[str] = None,
 ) -> None: ...
-def net_drop_mld_reports(netns: _Netns) -> bool: ...
 def net_release_procfs() -> None: ...
 def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(

@@ -10,7 +10,6 @@ use crate::sys::error::Result;
 use crate::sys::net::addr::{self, Cidr};
 use crate::sys::net::link::{self, Change, VethSetup};
 use crate::sys::net::netns;
-use crate::sys::net::nftables;
 use crate::sys::net::node::{self, Spec};
 use crate::sys::net::rtnl::Rtnl;
 use crate::sys::net::sysctl;
@@ -18,17 +17,19 @@ use crate::sys::uts;
 
 /// A topology node: new net (+ uts with `hostname`, + mnt) namespaces (see `node::create`),
 /// `lo` up, forwarding on if asked, `mounts` made inside the mount namespace (ops as
-/// `pyns.testing.etc` plans them, see `hostfs::op`); returns (net, uts or None, mnt or None)
+/// `pyns.testing.etc` plans them, see `hostfs::op`), for a `switch` bridged MLD reports
+/// dropped (`nftables`); returns (net, uts or None, mnt or None)
 /// handles, the net one with a netlink socket opened inside (kept while fewer than
 /// `MAX_CACHED` are, or if the thread could not open another there later).
 #[pyfunction]
-#[pyo3(signature = (hostname=None, mnt=false, forwarding=false, mounts=None))]
+#[pyo3(signature = (hostname=None, mnt=false, forwarding=false, mounts=None, switch=false))]
 pub fn net_node(
     py: Python<'_>,
     hostname: Option<String>,
     mnt: bool,
     forwarding: bool,
     mounts: Option<Vec<Bound<'_, PyAny>>>,
+    switch: bool,
 ) -> PyResult<(PyNamespace, Option<PyNamespace>, Option<PyNamespace>)> {
     if let Some(h) = &hostname {
         uts::validate("hostname", h).map_err(PyValueError::new_err)?;
@@ -47,6 +48,7 @@ pub fn net_node(
             .iter()
             .map(super::hostfs::op)
             .collect::<PyResult<_>>()?,
+        switch,
     };
     let n = py.detach(|| node::create(&spec))?;
     let net = if n.reopenable {
@@ -143,16 +145,6 @@ pub fn net_wire(
         pt.rtnl(|r| configure(r, peer, true, &peer_cidrs))
     })
     .map_err(|e| e.into())
-}
-
-/// In a switch's network namespace: an nf_tables table that drops the MLD reports the bridge
-/// would flood to every port (see `nftables`); False where the kernel has no nf_tables for
-/// bridges or refuses it.
-#[pyfunction]
-pub fn net_drop_mld_reports(py: Python<'_>, netns: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let netns = Netns::resolve(Some(netns), "netns")?;
-    let t = netns.target()?;
-    Ok(py.detach(|| nftables::drop_mld_reports(t.fd()))?)
 }
 
 /// Closes the procfs instance nodes' sysctls are written through (`sysctl`), for the end of

@@ -290,15 +290,14 @@ class Topology(Faults, Probes, HostFiles, Captures):
         name = self._new_name(name)
         network = self._subnets.claim(subnet)
         try:
-            net_ns, _, _ = _native.net_node(None, False, False)
+            # switch: MLD reports dropped, else each host's are flooded to all: O(n²) for n.
+            net_ns, _, _ = _native.net_node(None, False, False, switch=True)
         except BaseException:
             self._subnets.release(network)
             raise
         try:
             net.bridge(BRIDGE, netns=net_ns)
             net.set_link(BRIDGE, up=True, netns=net_ns)
-            # Else each host's MLD reports are flooded to all the others: O(n²) for n hosts.
-            _native.net_drop_mld_reports(net_ns)
         except BaseException:
             net_ns.close()
             self._subnets.release(network)

@@ -9,6 +9,7 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
+use super::nftables;
 use super::rtnl::Rtnl;
 use super::sysctl::NetSysctl;
 use crate::sys::error::{Error, Result};
@@ -29,6 +30,8 @@ pub struct Spec {
     pub forwarding: bool,
     /// Mounts made inside the new mount namespace, in order (the host's own files).
     pub mounts: Vec<Op>,
+    /// A switch: bridged MLD reports are dropped (`nftables`).
+    pub switch: bool,
 }
 
 /// A node's namespaces and a netlink socket inside its network namespace.
@@ -133,6 +136,9 @@ fn set_up(spec: &Spec) -> Result<Node> {
         }
     }
     ipv6_at_once(&sysctl)?;
+    if spec.switch {
+        nftables::drop_mld_reports(None)?; // false: not to be had here, only slower
+    }
     let held = |k: Kind, wanted: bool| wanted.then(|| Namespace::current(k)).transpose();
     Ok(Node {
         net: Namespace::current(Kind::Net)?,
@@ -203,6 +209,7 @@ mod tests {
             mnt: true,
             forwarding: true,
             mounts: Vec::new(),
+            switch: false,
         })
         .unwrap();
         assert!(Namespace::current(Kind::Net).unwrap().same_as(&before));
