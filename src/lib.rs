@@ -19,6 +19,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::namespace::PyNamespace>()?;
     m.add_class::<py::namespace::Switch>()?;
     m.add_class::<py::isolate::Isolation>()?;
+    m.add_class::<py::node::ProcfsLease>()?;
     m.add_function(wrap_pyfunction!(py::lowlevel::unshare, m)?)?;
     m.add_function(wrap_pyfunction!(py::lowlevel::setns, m)?)?;
     m.add_class::<py::idmap::PyIdMap>()?;
@@ -75,7 +76,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(py::node::net_node_uts, m)?,
         wrap_pyfunction!(py::node::netns_persist, m)?,
         wrap_pyfunction!(py::node::net_wire, m)?,
-        wrap_pyfunction!(py::node::net_release_procfs, m)?,
         wrap_pyfunction!(py::hostfs::netns_exec_mnt, m)?,
     ] {
         m.add_function(f)?;

@@ -72,7 +72,7 @@ __all__ = [
     "net_node_uts",
     "netns_persist",
     "net_wire",
-    "net_release_procfs",
+    "ProcfsLease",
     "netns_exec_mnt",
     "PacketCapture",
     "capture_start",
@@ -467,7 +467,11 @@ def net_wire(
     cidr6: Optional[str] = None,
     peer_cidr6: Optional[str] = None,
 ) -> None: ...
-def net_release_procfs() -> None: ...
+@final
+class ProcfsLease:
+    def __new__(cls) -> ProcfsLease: ...
+    def release(self) -> None: ...
+
 def netns_exec_mnt(net: Namespace, name: str) -> tuple[Namespace, list[str]]: ...
 def resolve_namespace(
     target: Any, kind: Optional[str] = None, what: str = "target"

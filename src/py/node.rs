@@ -147,9 +147,21 @@ pub fn net_wire(
     .map_err(|e| e.into())
 }
 
-/// Closes the procfs instance nodes' sysctls are written through (`sysctl`), for the end of
-/// a topology: the next node makes another.
-#[pyfunction]
-pub fn net_release_procfs() {
-    sysctl::release();
+/// A topology's lease on the procfs instance its nodes' sysctls are written through
+/// (`sysctl::Lease`): the instance is kept while a lease is held; `release` (or the lease's
+/// end) gives it back.
+#[pyclass(name = "ProcfsLease", module = "pyns._native", frozen)]
+pub struct ProcfsLease(sysctl::Lease);
+
+#[pymethods]
+impl ProcfsLease {
+    #[new]
+    fn new() -> Self {
+        ProcfsLease(sysctl::Lease::take())
+    }
+
+    /// Gives the lease back; a second call does nothing.
+    fn release(&self) {
+        self.0.give_back();
+    }
 }

@@ -106,6 +106,9 @@ class Topology(Faults, Probes, HostFiles, Captures):
         self._descriptors = Descriptors()
         self._closed = False
         self._registry = registry.Registry()
+        # Keeps the procfs instance nodes' sysctls are written through (given back by close()
+        # or, if a Ctrl-C cut that short, when the topology goes).
+        self._procfs = _native.ProcfsLease()
         registry.track(self)
 
     def __repr__(self) -> str:
@@ -666,6 +669,6 @@ class Topology(Faults, Probes, HostFiles, Captures):
             self._processes.clear()
             for node in self._nodes.values():
                 node._close()
-            _native.net_release_procfs()  # the nodes' sysctls were written through it
+            self._procfs.release()
             if self._directory is not None:
                 self._workdir.remove()

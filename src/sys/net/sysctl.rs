@@ -9,12 +9,12 @@
 //! (fsopen/fsmount: attached to no mount namespace, seen by no one), replaced after every
 //! `ROTATE` namespaces so that its chain stays short; replacing it costs ~0.2 ms. Where the
 //! kernel refuses an instance (no CAP_SYS_ADMIN over the pid namespace's owner, e.g.
-//! rootless), or another thread is using it, the walk goes through `/proc` as before. A
-//! topology releases the instance when it closes.
+//! rootless), or another thread is using it, the walk goes through `/proc` as before. The
+//! instance is kept only while a `Lease` is held: an open topology holds one.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::sys::error::{check, Error, Result};
@@ -30,6 +30,8 @@ const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 static INSTANCE: Mutex<Option<(OwnedFd, u32)>> = Mutex::new(None);
 /// Set once the kernel refused an instance: this process walks `/proc` from then on.
 static REFUSED: AtomicBool = AtomicBool::new(false);
+/// Leases taken and not given back: the instance is kept while there is one.
+static LEASES: AtomicUsize = AtomicUsize::new(0);
 
 /// `/proc/sys/net` of the calling thread's network namespace, open for writing its knobs.
 pub struct NetSysctl {
@@ -68,11 +70,34 @@ impl NetSysctl {
     }
 }
 
-/// Closes pyns' procfs instance, if it has one and no other thread is using it (the next
-/// `NetSysctl::open` makes another): for the end of a topology, so that nothing stays open.
-pub fn release() {
-    if let Ok(mut slot) = INSTANCE.try_lock() {
-        *slot = None;
+/// A lease on pyns' procfs instance: it is kept while a lease is held (a topology holds one
+/// while open), so that nothing stays open once the last is given back or dropped.
+pub struct Lease {
+    held: AtomicBool,
+}
+
+impl Lease {
+    pub fn take() -> Lease {
+        LEASES.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            held: AtomicBool::new(true),
+        }
+    }
+
+    /// Gives the lease back (once); the last one closes the instance unless another thread
+    /// is using it (that thread closes it then).
+    pub fn give_back(&self) {
+        if self.held.swap(false, Ordering::Relaxed) && LEASES.fetch_sub(1, Ordering::Relaxed) == 1 {
+            if let Ok(mut slot) = INSTANCE.try_lock() {
+                *slot = None;
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 
@@ -99,7 +124,11 @@ fn through_instance() -> Option<OwnedFd> {
     }
     let (fd, uses) = slot.as_mut()?;
     *uses += 1;
-    open_dir(fd.as_raw_fd(), c"sys/net").ok()
+    let dir = open_dir(fd.as_raw_fd(), c"sys/net").ok();
+    if LEASES.load(Ordering::Relaxed) == 0 {
+        *slot = None; // no topology keeps it: not kept either
+    }
+    dir
 }
 
 /// A new procfs instance, detached: fsopen(2), FSCONFIG_CMD_CREATE, fsmount(2).
@@ -160,6 +189,7 @@ mod tests {
         }
         let read = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
         let before = read();
+        let lease = Lease::take();
         for _ in 0..(ROTATE + 2) {
             let mut guard = ThreadGuard::unshare(&[Kind::Net]).unwrap();
             assert_eq!(read().trim(), "0");
@@ -171,6 +201,7 @@ mod tests {
             guard.restore().unwrap();
         }
         assert_eq!(read(), before);
-        release();
+        lease.give_back();
+        assert!(INSTANCE.lock().unwrap().is_none());
     }
 }
