@@ -206,6 +206,20 @@ def test_netns_add_ls_exec_del_interoperate_with_ip_netns():
             subprocess.run(["ip", "netns", "del", name])
 
 
+@pytest.mark.private_mounts
+def test_netns_ls_lists_a_name_whose_mount_is_gone_as_ip_does():
+    """A file in /run/netns that is no namespace (its bind mount is gone, or made in another
+    mount namespace): listed by name, without an id, as `ip netns list` does; not an error."""
+    name = f"pyns-stale-{os.getpid()}"
+    with pyns.isolate(mnt=True):
+        pyns.mount.tmpfs("/run/netns")  # this test's names only, gone with its mounts
+        open(f"/run/netns/{name}", "w").close()
+        r = _pyns("netns", "ls")
+        assert (r.returncode, r.stdout.split()) == (0, _ip("netns", "list").split())
+        assert r.stdout.split() == [name]
+        assert _pyns("netns", "identify").returncode == 0
+
+
 def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
 

@@ -274,7 +274,7 @@ def _netns(o: dict[str, Any], rest: list[str]) -> int:
             try:
                 with netns.open(name) as ns:
                     nsid = netnsid(ns.fileno())
-            except OSError:
+            except (OSError, NamespaceError):  # e.g. a name whose mount is gone: listed, as ip
                 nsid = None
             print(name if nsid is None else f"{name} (id: {nsid})")
         return 0
@@ -300,7 +300,7 @@ def _netns(o: dict[str, Any], rest: list[str]) -> int:
                     with netns.open(name) as ns:
                         if ns == target:
                             matches.append(name)
-                except OSError:
+                except (OSError, NamespaceError):
                     continue
         print(" ".join(matches))  # as ip: an empty line when there is none
     elif action == "pids":
