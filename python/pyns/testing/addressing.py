@@ -42,7 +42,8 @@ def mirror(net: ipaddress.IPv4Network) -> ipaddress.IPv6Network:
         Its /64, inside ``MIRROR`` (fd00::/31).
     """
     base = int(MIRROR.network_address)
-    if net.prefixlen == 24 and net.subnet_of(AUTO):
+    # not net.subnet_of(AUTO): it caches broadcast addresses on `net`, ~200 B per subnet
+    if net.prefixlen == 24 and net.network_address in AUTO:
         n = (int(net.network_address) - int(AUTO.network_address)) >> 8
         return ipaddress.IPv6Network((base + (n << 64), 64))
     return ipaddress.IPv6Network((base + (1 << 96) + (int(net.network_address) << 64), 64))
@@ -59,7 +60,9 @@ def mirror_address(iface: ipaddress.IPv4Interface, net6: ipaddress.IPv6Network) 
         The IPv6 address with prefix length 64 (``fd00:0:0:3::2/64``).
     """
     host = int(iface.ip) - int(iface.network.network_address)
-    return ipaddress.IPv6Interface((int(net6.network_address) + host, net6.prefixlen))
+    twin = ipaddress.IPv6Interface((int(net6.network_address) + host, net6.prefixlen))
+    twin.network = net6  # an equal object: share it, as `nth` does
+    return twin
 
 
 def network(subnet: object, what: str) -> Network:

@@ -331,13 +331,23 @@ class Veth:
         self.b = b
         self.names = names
         self.subnet = subnet
-        self.addresses = tuple(None if x is None else str(x) for x in addresses)
-        self.addresses6: tuple[Optional[str], ...] = (None, None)
+        # Objects the hosts hold anyway; their strings are made when asked for.
         self._ifaces = addresses
+        self._ifaces6: tuple[Optional[Interface], ...] = (None, None)
         self._shape: Optional[dict[str, Any]] = None
         self._shape_ends: tuple[int, ...] = (0, 1)
         self.partitioned = False
         self.up = True
+
+    @property
+    def addresses(self) -> tuple[Optional[str], ...]:
+        """``(a's, b's)`` addresses in CIDR form; None for a switch's end."""
+        return tuple(None if x is None else str(x) for x in self._ifaces)
+
+    @property
+    def addresses6(self) -> tuple[Optional[str], ...]:
+        """``(a's, b's)`` IPv6 twins of `addresses` (dual stack), or None."""
+        return tuple(None if x is None else str(x) for x in self._ifaces6)
 
     @property
     def shaped(self) -> bool:

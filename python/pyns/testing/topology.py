@@ -411,7 +411,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         if isinstance(sw, Switch):
             sw._hosts += 1
         veth = Veth(na, nb, names, network, ifaces)
-        veth.addresses6 = tuple(None if x is None else str(x) for x in ifaces6)
+        veth._ifaces6 = ifaces6
         for node, iface, iface6 in zip((na, nb), ifaces, ifaces6):
             node.links.append(veth)
             for x in (iface, iface6):
