@@ -13,10 +13,12 @@ import inspect
 import sys
 import time
 import traceback
+from inspect import CO_VARARGS, CO_VARKEYWORDS
+from types import FunctionType, MethodType
 from typing import Any, Callable, TypeVar
 
 from . import _native
-from .child import OPTION_NAMES, ChildOptions, child_spec, takes_child_options
+from .child import OPTION_NAMES, spec_of, take_options, takes_child_options
 from .errors import ChildError
 from .process import Process, _seconds, discard, reap_dropped
 
@@ -170,10 +172,10 @@ def _start(
 ) -> tuple[Process, int]:
     """Forks the child that calls ``fn(*args, **kwargs)``, for run and pyns.aio.run: the child
     options are taken out of `kwargs` first. Returns it and the read end of its result pipe."""
-    options = ChildOptions.take(kwargs)
+    options = take_options(kwargs)
     _check_arguments(fn, args, kwargs)
     reap_dropped()
-    spec, opened = child_spec("run", options)
+    spec, opened = spec_of("run", options)
     _flush_std_streams()  # else the child would write the parent's buffered output again
     started: list[tuple[int, int, int]] = []
     made: list[Process] = []
@@ -215,6 +217,8 @@ def _kill_and_reap(proc: Process) -> None:
 
 def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """TypeError in the caller when `fn` does not take `args` and `kwargs`."""
+    if _binds(fn, len(args), kwargs):
+        return
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -228,6 +232,51 @@ def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
             f"run(): {name}() does not take these arguments: {e} (run's own keywords, which "
             f"do not go on to it: {own})"
         ) from None
+
+
+def _binds(fn: Callable[..., Any], nargs: int, kwargs: dict[str, Any]) -> bool:
+    """Whether a plain function (or a method of one) surely takes `nargs` positional
+    arguments and `kwargs`, read from its code object as the interpreter binds a call; False
+    when unsure (then inspect.signature decides).
+
+    A shortcut, not a second check: inspect.signature builds a Signature of Parameters every
+    time, touching memory that a fork made copy-on-write (a page fault each), which cost more
+    than the rest of run() before the fork.
+    """
+    if type(fn) is MethodType:
+        fn, nargs = fn.__func__, nargs + 1  # called as fn.__func__(fn.__self__, ...)
+    if type(fn) is not FunctionType:
+        return False
+    for attribute in _SIGNATURE_ATTRIBUTES:
+        if hasattr(fn, attribute):
+            return False
+    code = fn.__code__
+    npos = code.co_argcount
+    if nargs > npos and not code.co_flags & CO_VARARGS:
+        return False
+    names = code.co_varnames
+    posonly = code.co_posonlyargcount
+    named = npos + code.co_kwonlyargcount  # names[:named]: the named parameters
+    given = max(posonly, min(nargs, npos))  # names[:given] must not come by keyword as well
+    for k in kwargs:
+        try:
+            if names.index(k, 0, named) < given:
+                return False  # given positionally too, or positional-only (inspect differs)
+        except ValueError:
+            if not code.co_flags & CO_VARKEYWORDS:
+                return False
+    for i in range(nargs, npos - len(fn.__defaults__ or ())):
+        if i < posonly or names[i] not in kwargs:
+            return False  # a required parameter not given
+    kwdefaults = fn.__kwdefaults__ or {}
+    for k in names[npos:named]:
+        if k not in kwargs and k not in kwdefaults:
+            return False  # a required keyword-only parameter not given
+    return True
+
+
+#: Attributes by which inspect.signature takes a function's signature from elsewhere.
+_SIGNATURE_ATTRIBUTES = ("__wrapped__", "__signature__", "_partialmethod")
 
 
 def _outcome(data: bytes, proc: Process) -> Any:
