@@ -132,7 +132,11 @@ def take_options(keywords: dict[str, Any]) -> dict[str, Any]:
     Returns:
         The options given, by name (the keywords of :class:`ChildOptions`).
     """
-    return {k: keywords.pop(k) for k in [k for k in keywords if k in _OPTIONS]}
+    given = {}
+    for name in list(keywords):  # a loop, not comprehensions: see _SPECS
+        if name in _OPTIONS:
+            given[name] = keywords.pop(name)
+    return given
 
 
 def takes_child_options(func: F) -> F:
