@@ -110,6 +110,11 @@ class _Box:
     def add(self, k: int) -> int:
         return self.n + k
 
+    def add_two(self, a: int, b: int) -> int:
+        return self.n + a + b
+
+    plus_one = functools.partialmethod(add_two, 1)
+
 
 def test_a_wrapped_function_is_checked_against_what_it_wraps():
     """functools.wraps sets __wrapped__: inspect checks the wrapped signature, so does run."""
@@ -131,6 +136,12 @@ def test_a_wrapped_function_is_checked_against_what_it_wraps():
     loose.__signature__ = inspect.Signature([inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)])
     with pytest.raises(TypeError, match=r"loose\(\) does not take these arguments"):
         pyns.run(loose, 1, 2)
+
+    # A partialmethod read from its class: a function (self, /, *args, **kwargs) whose
+    # signature inspect takes from the partialmethod.
+    with pytest.raises(TypeError, match=r"does not take these arguments: too many positional"):
+        pyns.run(_Box.plus_one, _Box(1), 2, 3)
+    assert pyns.run(_Box.plus_one, _Box(1), 2) == 4
 
 
 def test_builtins_and_other_callables_are_checked_by_inspect():

@@ -276,8 +276,9 @@ def _binds(fn: Callable[..., Any], nargs: int, kwargs: dict[str, Any]) -> bool:
     return True
 
 
-#: Attributes by which inspect.signature takes a function's signature from elsewhere.
-_SIGNATURE_ATTRIBUTES = ("__wrapped__", "__signature__", "_partialmethod")
+#: Attributes by which inspect.signature takes a function's signature from elsewhere
+#: (``_partialmethod`` is ``__partialmethod__`` from Python 3.13 on).
+_SIGNATURE_ATTRIBUTES = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
 
 
 def _outcome(data: bytes, pid: int, returncode: int | None) -> Any:
