@@ -93,11 +93,13 @@ impl ResultReader {
                 };
             }
             if r == 0 {
-                return Ok(if self.exited {
-                    Wait::Done(Vec::new())
-                } else {
-                    Wait::TimedOut
-                });
+                if self.exited {
+                    return Ok(Wait::Done(Vec::new()));
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(Wait::TimedOut);
+                }
+                continue; // a wait longer than poll(2) takes at once (about 24 days)
             }
             self.exited |= fds[1].revents != 0;
             if fds[0].revents != 0 {
