@@ -132,7 +132,7 @@ def take_options(keywords: dict[str, Any]) -> dict[str, Any]:
     Returns:
         The options given, by name (the keywords of :class:`ChildOptions`).
     """
-    given = {}
+    given: dict[str, Any] = {}
     for name in list(keywords):  # a loop, not comprehensions: see _SPECS
         if name in _OPTIONS:
             given[name] = keywords.pop(name)
