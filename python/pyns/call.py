@@ -63,9 +63,12 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
                 payload = pickle.dumps((False, e, tb), pickle.HIGHEST_PROTOCOL)
             except BaseException:
                 payload = pickle.dumps((False, None, tb), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(_LENGTH.pack(len(payload)) + payload)
-        while view:
-            view = view[os.write(w, view) :]
+        frame = _LENGTH.pack(len(payload)) + payload
+        written = os.write(w, frame)  # all of it, unless a signal cut the write short
+        if written < len(frame):
+            view = memoryview(frame)[written:]
+            while view:
+                view = view[os.write(w, view) :]
         _flush_std_streams()
     finally:
         os._exit(status)
