@@ -25,6 +25,7 @@ __all__ = [
     "ChildSpec",
     "spawn",
     "fork",
+    "wait_result",
     "MountInfo",
     "mount_set_propagation",
     "mount_propagation",
@@ -223,6 +224,7 @@ def spawn(
     close_fds: bool,
 ) -> None: ...
 def fork(started: list[tuple[int, int, int]], spec: ChildSpec) -> None: ...
+def wait_result(fd: int, pidfd: int, timeout: float | None = None) -> tuple[bytes, int] | None: ...
 @final
 class MountInfo:
     @property

@@ -310,7 +310,7 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise
     finally:
         os.close(fd)
-    return call._outcome(data, proc)  # type: ignore[no-any-return]
+    return call._outcome(data, proc.pid, proc.returncode)  # type: ignore[no-any-return]
 
 
 async def _result(fd: int, exit: _Exit) -> bytes:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import os
 import pickle
-import select
+import signal
 import struct
 import inspect
 import sys
 import time
 import traceback
+from inspect import CO_VARARGS, CO_VARKEYWORDS
+from types import FunctionType, MethodType
 from typing import Any, Callable, TypeVar
 
 from . import _native
-from .child import OPTION_NAMES, ChildOptions, child_spec, takes_child_options
+from .child import OPTION_NAMES, spec_of, take_options, takes_child_options
 from .errors import ChildError
 from .process import Process, _seconds, discard, reap_dropped
 
@@ -61,9 +63,12 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
                 payload = pickle.dumps((False, e, tb), pickle.HIGHEST_PROTOCOL)
             except BaseException:
                 payload = pickle.dumps((False, None, tb), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(_LENGTH.pack(len(payload)) + payload)
-        while view:
-            view = view[os.write(w, view) :]
+        frame = _LENGTH.pack(len(payload)) + payload
+        written = os.write(w, frame)  # all of it, unless a signal cut the write short
+        if written < len(frame):
+            view = memoryview(frame)[written:]
+            while view:
+                view = view[os.write(w, view) :]
         _flush_std_streams()
     finally:
         os._exit(status)
@@ -76,35 +81,6 @@ def result_in(buf: bytearray) -> bytes | None:
         if len(buf) >= end:
             return bytes(buf[_LENGTH.size : end])
     return None
-
-
-def _read_result(r: int, pidfd: int, deadline: float | None, timeout: float | None) -> bytes:
-    """The child's pickled outcome; b"" if it exited without writing all of it."""
-    os.set_blocking(r, False)
-    buf = bytearray()
-    exited = False
-    while True:
-        framed = result_in(buf)
-        if framed is not None:
-            return framed
-        try:
-            data = os.read(r, 1 << 20)
-        except BlockingIOError:
-            data = None
-        if data:
-            buf += data
-            continue
-        if data == b"" or exited:
-            return b""  # EOF, or the child has exited and everything it wrote was read
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
-        # poll(2), not select(2), which cannot watch fds above 1023.
-        poller = select.poll()
-        poller.register(r, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
-        ready = poller.poll(None if remaining is None else remaining * 1000)
-        exited = any(fd == pidfd for fd, _ in ready)
 
 
 @takes_child_options
@@ -148,50 +124,72 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
     if timeout is not None:
         timeout = _seconds("timeout", timeout)
     deadline = None if timeout is None else time.monotonic() + timeout
-    proc, fd = _start(fn, args, kwargs)
+    started: list[tuple[int, int, int]] = []
     try:
         try:
-            pidfd = proc.pidfd
-            assert pidfd is not None  # not reaped: nobody else has it
-            data = _read_result(fd, pidfd, deadline, timeout)
-            proc.wait()
+            _fork(fn, args, kwargs, started)
+            _, pidfd, fd = started[0]
+            # One native call, the GIL released, for the rest: few pages of this process are
+            # written while the child shares them (each written page costs a fault, then).
+            waited = _native.wait_result(fd, pidfd, None if deadline is None else deadline - time.monotonic())
+            if waited is None:
+                raise TimeoutError(f"pyns.run: the function did not return within {timeout} s")
         except BaseException:
             # SIGKILL to the child (with a pid namespace: its PID 1, which ends it all), then
-            # reap it, also when another Ctrl-C comes meanwhile.
-            _kill_and_reap(proc)
+            # reap it, also when another Ctrl-C comes meanwhile (or came on the way back from
+            # the native call).
+            _kill_and_reap(started)
             raise
     finally:
-        os.close(fd)
-    return _outcome(data, proc)  # type: ignore[no-any-return]
+        for _, pidfd, fd in started:
+            os.close(pidfd)
+            os.close(fd)
+    data, returncode = waited
+    return _outcome(data, started[0][0], returncode)  # type: ignore[no-any-return]
 
 
-def _start(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Process, int]:
+def _fork(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    started: list[tuple[int, int, int]],
+) -> None:
     """Forks the child that calls ``fn(*args, **kwargs)``, for run and pyns.aio.run: the child
-    options are taken out of `kwargs` first. Returns it and the read end of its result pipe."""
-    options = ChildOptions.take(kwargs)
+    options are taken out of `kwargs` first. Appends (pid, pidfd, read end of the result pipe)
+    to `started`, a list the caller holds (so that a Ctrl-C on the way back cannot lose the
+    child): the caller kills, reaps and closes it when an exception comes. The child never
+    returns from here."""
+    options = take_options(kwargs)
     _check_arguments(fn, args, kwargs)
     reap_dropped()
-    spec, opened = child_spec("run", options)
+    spec, opened = spec_of("run", options)
     _flush_std_streams()  # else the child would write the parent's buffered output again
-    started: list[tuple[int, int, int]] = []
-    made: list[Process] = []
     try:
         try:
             _native.fork(started, spec)
         finally:
             for ns in opened:
                 ns.close()
+        if started[0][0] == 0:
+            _child_main(started[0][2], fn, args, kwargs)
+    except BaseException:
+        if started and started[0][0] == 0:
+            os._exit(1)  # the forked child must never go back into the caller's code
+        raise
+
+
+def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Process, int]:
+    """Forks the child that calls ``fn(*args, **kwargs)``, for pyns.aio.run (see `_fork`).
+    Returns it and the read end of its result pipe."""
+    started: list[tuple[int, int, int]] = []
+    made: list[Process] = []
+    try:
+        _fork(fn, args, kwargs, started)
         child_pid, pidfd, fd = started[0]
-        if child_pid == 0:
-            _child_main(fd, fn, args, kwargs)
         proc = Process(getattr(fn, "__qualname__", repr(fn)), child_pid, pidfd, _made=made)
     except BaseException:
         # Also a Ctrl-C raised on the way back from the native call or while the Process was
         # made: nothing stays behind.
-        if started and started[0][0] == 0:
-            os._exit(1)  # the forked child must never go back into the caller's code
         discard(started, made)
         for *_, result_fd in started:
             os.close(result_fd)
@@ -199,22 +197,32 @@ def _start(
     return proc, fd
 
 
-def _kill_and_reap(proc: Process) -> None:
-    """Kills and reaps `proc`; a KeyboardInterrupt meanwhile is raised after that."""
+def _kill_and_reap(started: list[tuple[int, int, int]]) -> None:
+    """Kills (SIGKILL) and reaps the children in `started` (pid, pidfd, fd); a
+    KeyboardInterrupt meanwhile is raised after that."""
     interrupted: BaseException | None = None
-    while True:
-        try:
-            proc.kill()
-            proc.wait()
-            break
-        except KeyboardInterrupt as e:
-            interrupted = e
+    for _, pidfd, _ in started:
+        while True:
+            try:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # exited, or already reaped
+                try:
+                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+                except ChildProcessError:
+                    pass  # already reaped
+                break
+            except KeyboardInterrupt as e:
+                interrupted = e
     if interrupted is not None:
         raise interrupted
 
 
 def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """TypeError in the caller when `fn` does not take `args` and `kwargs`."""
+    if _binds(fn, len(args), kwargs):
+        return
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -230,11 +238,57 @@ def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict
         ) from None
 
 
-def _outcome(data: bytes, proc: Process) -> Any:
+def _binds(fn: Callable[..., Any], nargs: int, kwargs: dict[str, Any]) -> bool:
+    """Whether a plain function (or a method of one) surely takes `nargs` positional
+    arguments and `kwargs`, read from its code object as the interpreter binds a call; False
+    when unsure (then inspect.signature decides).
+
+    A shortcut, not a second check: inspect.signature builds a Signature of Parameters every
+    time, touching memory that a fork made copy-on-write (a page fault each), which cost more
+    than the rest of run() before the fork.
+    """
+    if type(fn) is MethodType:
+        fn, nargs = fn.__func__, nargs + 1  # called as fn.__func__(fn.__self__, ...)
+    if type(fn) is not FunctionType:
+        return False
+    for attribute in _SIGNATURE_ATTRIBUTES:
+        if hasattr(fn, attribute):
+            return False
+    code = fn.__code__
+    npos = code.co_argcount
+    if nargs > npos and not code.co_flags & CO_VARARGS:
+        return False
+    names = code.co_varnames
+    posonly = code.co_posonlyargcount
+    named = npos + code.co_kwonlyargcount  # names[:named]: the named parameters
+    given = max(posonly, min(nargs, npos))  # names[:given] must not come by keyword as well
+    for k in kwargs:
+        try:
+            if names.index(k, 0, named) < given:
+                return False  # given positionally too, or positional-only (inspect differs)
+        except ValueError:
+            if not code.co_flags & CO_VARKEYWORDS:
+                return False
+    for i in range(nargs, npos - len(fn.__defaults__ or ())):
+        if i < posonly or names[i] not in kwargs:
+            return False  # a required parameter not given
+    kwdefaults = fn.__kwdefaults__ or {}
+    for k in names[npos:named]:
+        if k not in kwargs and k not in kwdefaults:
+            return False  # a required keyword-only parameter not given
+    return True
+
+
+#: Attributes by which inspect.signature takes a function's signature from elsewhere
+#: (``_partialmethod`` is ``__partialmethod__`` from Python 3.13 on).
+_SIGNATURE_ATTRIBUTES = ("__wrapped__", "__signature__", "_partialmethod", "__partialmethod__")
+
+
+def _outcome(data: bytes, pid: int, returncode: int | None) -> Any:
+    """What the function returned, from its pickled outcome; what it raised is raised."""
     if not data:
         raise ChildError(
-            f"the child (pid {proc.pid}) exited with status {proc.returncode} without a "
-            "result",
+            f"the child (pid {pid}) exited with status {returncode} without a result",
             "run the function",
         )
     try:
@@ -248,5 +302,5 @@ def _outcome(data: bytes, proc: Process) -> Any:
         raise ChildError(
             f"the function raised an exception that cannot be pickled:\n{tb}", "run the function"
         )
-    _add_note(exc, f"Traceback in the child (pid {proc.pid}):\n{tb.rstrip()}")
+    _add_note(exc, f"Traceback in the child (pid {pid}):\n{tb.rstrip()}")
     raise exc

@@ -20,7 +20,7 @@ from ._native import KINDS, Namespace
 from .creds import creds_keywords
 from .target import resolve
 
-__all__ = ["ChildOptions", "child_spec", "takes_child_options"]
+__all__ = ["ChildOptions", "child_spec", "spec_of", "take_options", "takes_child_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,7 +102,7 @@ class ChildOptions:
     @classmethod
     def take(cls, keywords: dict[str, Any]) -> ChildOptions:
         """Takes the option keywords out of `keywords` (the others stay there)."""
-        return cls(**{k: keywords.pop(k) for k in OPTION_NAMES if k in keywords})
+        return cls(**take_options(keywords))
 
     @classmethod
     def of(cls, caller: str, keywords: dict[str, Any]) -> ChildOptions:
@@ -123,6 +123,20 @@ class ChildOptions:
 
 #: The option keywords, in declaration order.
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ChildOptions))
+_OPTIONS = frozenset(OPTION_NAMES)
+
+
+def take_options(keywords: dict[str, Any]) -> dict[str, Any]:
+    """Takes the option keywords out of `keywords` (the others stay there).
+
+    Returns:
+        The options given, by name (the keywords of :class:`ChildOptions`).
+    """
+    given: dict[str, Any] = {}
+    for name in list(keywords):  # a loop, not comprehensions: see _SPECS
+        if name in _OPTIONS:
+            given[name] = keywords.pop(name)
+    return given
 
 
 def takes_child_options(func: F) -> F:
@@ -182,6 +196,50 @@ def _join_handles(join: Mapping[str, Any] | None) -> tuple[list[Namespace], list
             ns.close()
         raise
     return handles, opened
+
+
+#: The specs of option sets that stand for themselves (by (name, type, value) of each option
+#: given): a caller that starts children in a loop builds and checks its spec once. Building
+#: one runs much Python, and in a process that forks often every page that code writes costs
+#: a page fault (a fork makes them all copy-on-write).
+_SPECS: dict[tuple[tuple[str, type, Any], ...], _native.ChildSpec] = {}
+#: The most specs kept (then all are dropped).
+_MAX_SPECS = 64
+#: The value types of options that stand for themselves: but the spec of ``join`` depends on
+#: the namespaces opened, ``map_root=True``'s on the caller's euid, a user or group name's on
+#: the passwd/group files.
+_PLAIN = (bool, int, float, str, type(None))
+_LOOKED_UP = ("user", "group", "extra_groups")
+
+
+def _plain_key(given: dict[str, Any]) -> tuple[tuple[str, type, Any], ...] | None:
+    """The key of `given` in ``_SPECS``; None if its spec depends on more than its values."""
+    key = []
+    for name, value in given.items():
+        kind = type(value)
+        if kind not in _PLAIN or (name == "map_root" and value) or (kind is str and name in _LOOKED_UP):
+            return None
+        key.append((name, kind, value))
+    return tuple(key)
+
+
+def spec_of(caller: str, given: dict[str, Any]) -> tuple[_native.ChildSpec, list[Namespace]]:
+    """:func:`child_spec` of the options `given` (as :func:`take_options` returns them),
+    built once for options that stand for themselves.
+
+    Raises:
+        TypeError, ValueError: as child_spec.
+    """
+    key = _plain_key(given)
+    spec = None if key is None else _SPECS.get(key)
+    if spec is not None:
+        return spec, []
+    spec, opened = child_spec(caller, ChildOptions(**given))
+    if key is not None:
+        if len(_SPECS) >= _MAX_SPECS:
+            _SPECS.clear()
+        _SPECS[key] = spec
+    return spec, opened
 
 
 def child_spec(caller: str, o: ChildOptions) -> tuple[_native.ChildSpec, list[Namespace]]:

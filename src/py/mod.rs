@@ -13,6 +13,7 @@ pub mod net;
 pub mod netinfo;
 pub mod node;
 pub mod qdisc;
+pub mod result;
 pub mod rule;
 pub mod socket;
 pub mod spawn;

@@ -103,24 +103,39 @@ struct Data {
 
 const VERSION_3: u32 = 0x2008_0522;
 
+/// capget(2) of process `pid` (None: the calling thread): its effective, permitted and
+/// inheritable sets.
+fn capget(pid: Option<libc::pid_t>) -> Result<[Data; 2]> {
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: pid.unwrap_or(0),
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: a version-3 header and room for the two data structs it fills in.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    if r < 0 {
+        let e = Error::last("capget");
+        return Err(match pid {
+            Some(p) => e.at(format!("/proc/{p}")),
+            None => e,
+        });
+    }
+    Ok(data)
+}
+
+/// Whether the calling thread has `cap` in its effective set (capget(2) alone, without the
+/// /proc read of `Sets::of`).
+pub fn effective(cap: u32) -> Result<bool> {
+    let data = capget(None)?;
+    let word = data[(cap / 32) as usize].effective;
+    Ok(word & (1 << (cap % 32)) != 0)
+}
+
 impl Sets {
     /// The sets of process `pid` (None: the calling thread), by capget(2) and
     /// /proc/<pid>/status (CapBnd, CapAmb).
     pub fn of(pid: Option<libc::pid_t>) -> Result<Sets> {
-        let mut hdr = Header {
-            version: VERSION_3,
-            pid: pid.unwrap_or(0),
-        };
-        let mut data = [Data::default(); 2];
-        // SAFETY: a version-3 header and room for the two data structs it fills in.
-        let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
-        if r < 0 {
-            let e = Error::last("capget");
-            return Err(match pid {
-                Some(p) => e.at(format!("/proc/{p}")),
-                None => e,
-            });
-        }
+        let data = capget(pid)?;
         let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
         let status_path = match pid {
             Some(p) => format!("/proc/{p}/status"),
@@ -151,6 +166,18 @@ fn status_field(status: &str, field: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effective_agrees_with_the_sets() {
+        let sets = Sets::of(None).unwrap();
+        for cap in 0..=last_cap().unwrap().min(63) {
+            assert_eq!(
+                effective(cap).unwrap(),
+                sets.effective & (1 << cap) != 0,
+                "{cap}"
+            );
+        }
+    }
 
     #[test]
     fn names_by_number() {

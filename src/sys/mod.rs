@@ -15,6 +15,7 @@ pub mod net;
 pub mod ns;
 pub mod pcapng;
 pub mod pidfd;
+pub mod result;
 pub mod spawn;
 pub mod task;
 pub mod tempdir;

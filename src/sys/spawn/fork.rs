@@ -111,7 +111,7 @@ fn in_place(spec: &Spec) -> bool {
     spec.new.contains(&Kind::Pid)
         && spec.join.is_empty()
         && spec.new.iter().all(|k| allowed.contains(k))
-        && caps::Sets::of(None).is_ok_and(|s| s.effective & (1 << caps::CAP_SYS_ADMIN) != 0)
+        && caps::effective(caps::CAP_SYS_ADMIN).unwrap_or(false)
 }
 
 /// Forks the calling Python process into the namespaces of `spec` (fork(2) with the
