@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -68,6 +69,27 @@ def cprog(name: str, *args: str) -> Impl:
     def run(k: int) -> float:
         out = subprocess.run([exe, *args, str(k)], capture_output=True, text=True, check=True)
         return int(out.stdout.split()[-1]) / 1e9
+
+    return run
+
+
+def own_process(module: str, name: str) -> Impl:
+    """An Impl that calls ``module.name()`` k times in a Python process of its own (after one
+    untimed call), which prints the elapsed seconds: for Python peers that fork, so that what
+    one leaves in memory does not make the others' forks dearer (pyspaces keeps ~75 MB after a
+    few hundred containers, and every later fork copies their page tables)."""
+    code = (
+        f"import sys, time; sys.path.insert(0, {HERE!r}); import {module}; op = {module}.{name}\n"
+        "op(); k = int(sys.argv[1]); t0 = time.perf_counter()\n"
+        "for _ in range(k): op()\n"
+        "print(time.perf_counter() - t0)"
+    )
+
+    def run(k: int) -> float:
+        out = subprocess.run([sys.executable, "-c", code, str(k)], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(f"{module}.{name} failed: {out.stderr.strip()}")
+        return float(out.stdout.split()[-1])
 
     return run
 

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 
-from harness import Ctx, Impl, Row, cprog, subprocess_runs, timed
+from harness import Ctx, Impl, Row, cprog, own_process, subprocess_runs, timed
 
 import pyns
 
@@ -110,24 +110,28 @@ def _pyns_run() -> None:
         raise RuntimeError("run() is not PID 2 under the init")
 
 
+def _pyspaces() -> None:
+    from pyspaces import Container
+
+    c = Container(target=_fn, uts=True, pid=True)
+    c.start()
+    c.join()
+    if c.exitcode != 0:
+        raise RuntimeError("pyspaces child failed")
+
+
 def _python_rows() -> Row:
-    impls = {"pyns": timed(_pyns_run)}
+    # Each in a process of its own: pyspaces keeps ~75 MB that would slow the others' forks.
+    impls = {"pyns": own_process("rows_children", "_pyns_run")}
     base = "multiprocessing fork"
     try:
-        from pyspaces import Container
+        import pyspaces  # noqa: F401
 
-        def pyspaces() -> None:
-            c = Container(target=_fn, uts=True, pid=True)
-            c.start()
-            c.join()
-            if c.exitcode != 0:
-                raise RuntimeError("pyspaces child failed")
-
-        impls["pyspaces"] = timed(pyspaces)
+        impls["pyspaces"] = own_process("rows_children", "_pyspaces")
         base = "pyspaces"
     except ImportError:
         pass
-    impls["multiprocessing fork"] = timed(_mp_fork)
+    impls["multiprocessing fork"] = own_process("rows_children", "_mp_fork")
     return Row(
         "Python callable in new UTS+PID ns",
         impls,
@@ -136,7 +140,7 @@ def _python_rows() -> Row:
         batch=40,
         note="pyns: run(fn, uts=True, pid=True) (fn is PID 2 under pyns' init); pyspaces: "
         "Container(target=fn, uts=True, pid=True); multiprocessing: fork context, the child "
-        "unshares uts",
+        "unshares uts; each in a Python process of its own (the same imports), timed inside",
     )
 
 
