@@ -166,6 +166,28 @@ def test_every_node_gets_its_ipv6_settings_past_a_procfs_instances_turn():
     assert {k: _read(k) for k in knobs} == mine
 
 
+def _mld_reports_of_others() -> tuple[bool, list[object]]:
+    """A switch with hosts a, b, c: whether b pings c over IPv6 (iputils' ping -6), and the MLD
+    reports of b and c that reach a (captured while they are linked). Also sent as source to
+    uid 65534."""
+    from pyns import net
+    from pyns.testing import Topology
+
+    with Topology() as t:
+        sw = t.switch("sw")
+        a, b, c = (t.host(n) for n in "abc")
+        t.link(a, sw)
+        with t.capture(a) as cap:
+            t.link(b, sw)
+            t.link(c, sw)
+            ping6 = ["ping", "-6", "-c", "1", "-W", "10", c.ip(family=6)]
+            ok = b.exec(ping6, check=False).returncode == 0
+        others = {
+            x.address for h in (b, c) for x in net.addrs(netns=h.netns) if x.family == "inet6"
+        }
+        return ok, [p for p in cap.packets if "listener report" in p.info and p.src in others]
+
+
 def test_a_switch_floods_no_mld_reports_and_ipv6_still_works():
     """Each host's MLD reports reach the switch and stop there (an nf_tables table of the
     switch drops them; flooded to every port they made a star of n hosts cost O(n²)); IPv6
@@ -174,19 +196,9 @@ def test_a_switch_floods_no_mld_reports_and_ipv6_still_works():
 
     if shutil.which("nft") is None:
         pytest.skip("needs nft (apt-get install nftables; tests/run.sh installs it)")
+    assert _mld_reports_of_others() == (True, [])
     with Topology() as t:
         sw = t.switch("sw")
-        a, b, c = (t.host(n) for n in "abc")
-        t.link(a, sw)
-        with t.capture(a) as cap:
-            t.link(b, sw)
-            t.link(c, sw)
-            assert b.exec(["ping", "-6", "-c", "1", "-W", "10", c.ip(family=6)]).returncode == 0
-        others = {
-            x.address for h in (b, c) for x in net.addrs(netns=h.netns) if x.family == "inet6"
-        }
-        reports = [p for p in cap.packets if "listener report" in p.info and p.src in others]
-        assert reports == []
         with sw.netns.enter():
             ruleset = subprocess.run(
                 ["nft", "list", "ruleset"], capture_output=True, text=True, check=True
@@ -194,34 +206,17 @@ def test_a_switch_floods_no_mld_reports_and_ipv6_still_works():
         assert "table bridge pyns" in ruleset and "mld2-listener-report drop" in ruleset
 
 
-
 @pytest.mark.requires_userns
 def test_a_rootless_switch_floods_no_mld_reports_either(nobody):
     """As uid 65534, in a user namespace: the switch's table is made from inside the switch's
     namespace as it is created (the caller's thread could not go there and back)."""
+    import inspect
+
+    # The function's source, not an import: uid 65534 may not read the checkout.
     out = nobody(
-        """
-        import pyns
-        from pyns import net
-        from pyns.testing import Topology
-
-        def build():
-            with Topology() as t:
-                sw = t.switch("sw")
-                a, b, c = (t.host(n) for n in "abc")
-                t.link(a, sw)
-                with t.capture(a) as cap:
-                    t.link(b, sw)
-                    t.link(c, sw)
-                    ok = t.ping(b, c, timeout=10)
-                others = {
-                    x.address for h in (b, c) for x in net.addrs(netns=h.netns)
-                    if x.family == "inet6"
-                }
-                return ok, [p for p in cap.packets if "report" in p.info and p.src in others]
-
-        print(pyns.run(build, user=True, map_root=True, net=True, uts=True))
-        """
+        "import pyns\n"
+        + inspect.getsource(_mld_reports_of_others)
+        + "print(pyns.run(_mld_reports_of_others, user=True, map_root=True, net=True, uts=True))\n"
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(True, [])"

@@ -13,7 +13,7 @@
 //! querier the bridge floods all multicast anyway (neighbour solicitations included), so the
 //! reports serve no one.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::socket::socket_in;
 use crate::sys::error::{Error, Result};
@@ -182,11 +182,11 @@ fn batch() -> (Vec<u8>, u32) {
     (out, seq)
 }
 
-/// Makes the table in the network namespace `netns`. Ok(false) where the kernel has no
+/// Makes the table in the calling thread's network namespace. Ok(false) where the kernel has no
 /// nf_tables for bridges or refuses it (EPERM): the switch then floods the reports, which
 /// costs time, not correctness.
-pub fn drop_mld_reports(netns: Option<BorrowedFd<'_>>) -> Result<bool> {
-    let sock = match socket_in(netns, libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_NETFILTER) {
+pub fn drop_mld_reports() -> Result<bool> {
+    let sock = match socket_in(None, libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_NETFILTER) {
         Err(e) if e.errno == libc::EPROTONOSUPPORT => return Ok(false),
         r => r?,
     };

@@ -137,7 +137,7 @@ fn set_up(spec: &Spec) -> Result<Node> {
     }
     ipv6_at_once(&sysctl)?;
     if spec.switch {
-        nftables::drop_mld_reports(None)?; // false: not to be had here, only slower
+        nftables::drop_mld_reports()?; // false: not to be had here, only slower
     }
     let held = |k: Kind, wanted: bool| wanted.then(|| Namespace::current(k)).transpose();
     Ok(Node {
