@@ -26,6 +26,7 @@ __all__ = [
     "spawn",
     "fork",
     "wait_result",
+    "close_fds",
     "MountInfo",
     "mount_set_propagation",
     "mount_propagation",
@@ -225,6 +226,7 @@ def spawn(
 ) -> None: ...
 def fork(started: list[tuple[int, int, int]], spec: ChildSpec) -> None: ...
 def wait_result(fd: int, pidfd: int, timeout: float | None = None) -> tuple[bytes, int] | None: ...
+def close_fds(*fds: int) -> None: ...
 @final
 class MountInfo:
     @property

@@ -141,9 +141,8 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
             _kill_and_reap(started)
             raise
     finally:
-        for _, pidfd, fd in started:
-            os.close(pidfd)
-            os.close(fd)
+        if started:  # both in one call: a Ctrl-C between two closes would leak the second
+            _native.close_fds(*started[0][1:])
     data, returncode = waited
     return _outcome(data, started[0][0], returncode)  # type: ignore[no-any-return]
 

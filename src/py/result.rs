@@ -45,3 +45,15 @@ pub fn wait_result(
     };
     Ok(Some((PyBytes::new(py, &payload).unbind(), returncode)))
 }
+
+/// Closes every fd in `fds` (those of a child `fork` started: its pidfd and result pipe),
+/// all in one call: Python runs its signal handlers between calls, so a Ctrl-C cannot come
+/// between two of them and leave the rest open.
+#[pyfunction]
+#[pyo3(signature = (*fds))]
+pub fn close_fds(fds: Vec<RawFd>) {
+    for fd in fds {
+        // SAFETY: the caller owns `fd` and gives it up here; nothing uses it afterwards.
+        unsafe { libc::close(fd) };
+    }
+}
