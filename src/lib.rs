@@ -31,8 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::spawn::ChildSpec>()?;
     m.add_function(wrap_pyfunction!(py::spawn::spawn, m)?)?;
     m.add_function(wrap_pyfunction!(py::spawn::fork, m)?)?;
-    m.add_function(wrap_pyfunction!(py::result::wait_result, m)?)?;
-    m.add_function(wrap_pyfunction!(py::result::close_fds, m)?)?;
+    py::result::register(m)?;
     m.add_class::<py::mount::PyMountInfo>()?;
     m.add_function(wrap_pyfunction!(py::mount::mount_set_propagation, m)?)?;
     m.add_function(wrap_pyfunction!(py::mount::mount_propagation, m)?)?;

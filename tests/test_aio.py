@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -153,6 +154,37 @@ def test_run_many_at_once():
         )
 
     assert asyncio.run(main()) == [(f"h{i}", (i,), {}) for i in range(20)]
+
+
+def _hold_the_result_pipe_then_return(release: str, size: int) -> tuple[int, bytes]:
+    child = os.fork()
+    if child == 0:  # keeps the write end open until the test releases it
+        while not os.path.exists(release):
+            time.sleep(0.01)
+        os._exit(0)
+    return child, b"x" * size
+
+
+def test_run_reads_the_frame_whatever_comes_around_it(tmp_path):
+    # The loop's reader stops at the frame's end (a grandchild still holds the write end), a
+    # result of many pipe-fulls comes in many reads, and a child that dies without writing it
+    # all is a ChildError, not a hang.
+    release = str(tmp_path / "release")
+
+    async def main():
+        got = await pyns.aio.run(_hold_the_result_pipe_then_return, release, 8 << 20, uts=True)
+        with pytest.raises(pyns.ChildError, match="without a result"):
+            await pyns.aio.run(os._exit, 3)
+        return got
+
+    orphan = None
+    try:
+        orphan, big = asyncio.run(main())
+        assert not gone(orphan) and big == b"x" * (8 << 20)
+    finally:
+        open(release, "w").close()
+    while orphan is not None and not gone(orphan):
+        time.sleep(0.01)
 
 
 def test_run_timeout_and_cancel_kill_and_reap():

@@ -27,6 +27,7 @@ __all__ = [
     "fork",
     "wait_result",
     "close_fds",
+    "ResultReader",
     "MountInfo",
     "mount_set_propagation",
     "mount_propagation",
@@ -227,6 +228,10 @@ def spawn(
 def fork(started: list[tuple[int, int, int]], spec: ChildSpec) -> None: ...
 def wait_result(fd: int, pidfd: int, timeout: float | None = None) -> tuple[bytes, int] | None: ...
 def close_fds(*fds: int) -> None: ...
+@final
+class ResultReader:
+    def __new__(cls, fd: int, pidfd: int) -> ResultReader: ...
+    def read(self) -> bytes | None: ...
 @final
 class MountInfo:
     @property

@@ -20,7 +20,7 @@ import os
 import subprocess
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
-from . import call
+from . import _native, call
 from .process import Process, spawn as _spawn
 
 __all__ = ["AsyncProcess", "run", "spawn"]
@@ -295,11 +295,11 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     timeout = kwargs.pop("timeout", None)
     if timeout is not None:
         timeout = call._seconds("timeout", timeout)
-    proc, fd = call._start(fn, args, kwargs)  # takes the child options out of kwargs
+    proc, pidfd, fd = call._start(fn, args, kwargs)  # takes the child options out of kwargs
     exit = _Exit(proc)
     try:
         try:
-            data = await asyncio.wait_for(_result(fd, exit), timeout)
+            data = await asyncio.wait_for(_result(fd, pidfd, exit), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(
                 f"pyns.aio.run: the function did not return within {timeout} s"
@@ -313,26 +313,12 @@ async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return call._outcome(data, proc.pid, proc.returncode)  # type: ignore[no-any-return]
 
 
-async def _result(fd: int, exit: _Exit) -> bytes:
-    """The child's pickled outcome, read whenever the loop sees `fd` readable; b"" if the
-    child exited without writing all of it."""
+async def _result(fd: int, pidfd: int, exit: _Exit) -> bytes:
+    """The child's pickled outcome, read whenever the loop sees `fd` readable or the child
+    exited; b"" if the child exited without writing all of it."""
     loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    buf = bytearray()
-    exited = False
-    while True:
-        framed = call.result_in(buf)
-        if framed is not None:
-            return framed
-        try:
-            data = os.read(fd, 1 << 20)
-        except BlockingIOError:
-            data = None
-        if data:
-            buf += data
-            continue
-        if data == b"" or exited:
-            return b""  # EOF, or the child exited and all it wrote was read
+    reader = _native.ResultReader(fd, pidfd)
+    while (data := reader.read()) is None:
         readable = loop.create_future()
         loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
         ended = exit.future()
@@ -341,7 +327,7 @@ async def _result(fd: int, exit: _Exit) -> bytes:
         finally:
             loop.remove_reader(fd)
             exit.discard(ended)
-        exited = ended.done()
+    return data
 
 
 # The shape of subprocess, for `from pyns.aio import PIPE`.

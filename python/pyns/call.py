@@ -74,15 +74,6 @@ def _child_main(w: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
         os._exit(status)
 
 
-def result_in(buf: bytearray) -> bytes | None:
-    """The child's pickled outcome once `buf` holds all of it (its length comes first)."""
-    if len(buf) >= _LENGTH.size:
-        end = _LENGTH.size + _LENGTH.unpack_from(buf)[0]
-        if len(buf) >= end:
-            return bytes(buf[_LENGTH.size : end])
-    return None
-
-
 @takes_child_options
 def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
     """Calls ``fn(*args, **kwargs)`` in a forked child in new (or joined) namespaces.
@@ -177,9 +168,9 @@ def _fork(
         raise
 
 
-def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Process, int]:
+def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Process, int, int]:
     """Forks the child that calls ``fn(*args, **kwargs)``, for pyns.aio.run (see `_fork`).
-    Returns it and the read end of its result pipe."""
+    Returns it, its pidfd (the Process's) and the read end of its result pipe."""
     started: list[tuple[int, int, int]] = []
     made: list[Process] = []
     try:
@@ -193,7 +184,7 @@ def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         for *_, result_fd in started:
             os.close(result_fd)
         raise
-    return proc, fd
+    return proc, pidfd, fd
 
 
 def _kill_and_reap(started: list[tuple[int, int, int]]) -> None:
