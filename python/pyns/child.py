@@ -99,27 +99,6 @@ class ChildOptions:
     start_new_session: bool = False
     process_group: Optional[int] = None
 
-    @classmethod
-    def take(cls, keywords: dict[str, Any]) -> ChildOptions:
-        """Takes the option keywords out of `keywords` (the others stay there)."""
-        return cls(**take_options(keywords))
-
-    @classmethod
-    def of(cls, caller: str, keywords: dict[str, Any]) -> ChildOptions:
-        """The options from `keywords`, all of which must be options.
-
-        Raises:
-            TypeError: a keyword that is no option, naming `caller`'s keywords.
-        """
-        options = cls.take(keywords)
-        if keywords:
-            name = next(iter(keywords))
-            raise TypeError(
-                f"{caller}() got an unexpected keyword argument {name!r}; its child options are "
-                + ", ".join(OPTION_NAMES)
-            )
-        return options
-
 
 #: The option keywords, in declaration order.
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ChildOptions))
@@ -136,6 +115,22 @@ def take_options(keywords: dict[str, Any]) -> dict[str, Any]:
     for name in list(keywords):  # a loop, not comprehensions: see _SPECS
         if name in _OPTIONS:
             given[name] = keywords.pop(name)
+    return given
+
+
+def options_of(caller: str, keywords: dict[str, Any]) -> dict[str, Any]:
+    """:func:`take_options` of `keywords`, all of which must be options.
+
+    Raises:
+        TypeError: a keyword that is no option, naming `caller`'s keywords.
+    """
+    given = take_options(keywords)
+    if keywords:
+        name = next(iter(keywords))
+        raise TypeError(
+            f"{caller}() got an unexpected keyword argument {name!r}; its child options are "
+            + ", ".join(OPTION_NAMES)
+        )
     return given
 
 

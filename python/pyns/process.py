@@ -21,7 +21,7 @@ from typing import IO, Any, Mapping, Sequence, Union
 
 from . import _native
 from ._native import KINDS, Namespace
-from .child import ChildOptions, child_spec, takes_child_options
+from .child import options_of, spec_of, takes_child_options
 
 __all__ = ["Process", "spawn"]
 
@@ -570,7 +570,7 @@ def spawn(
         OSError: creating the child failed, with a note saying what was being done.
     """
     reap_dropped()
-    opts = ChildOptions.of("spawn", options)
+    given = options_of("spawn", options)
     argv = _argv(args)
     envp = _envp(env)
     executables = _executables(argv[0], env)
@@ -578,7 +578,7 @@ def spawn(
         raise TypeError("close_fds must be a bool")
     fds = [_fd_number("pass_fds", fd) for fd in pass_fds]
     text_mode, buffering, line = _text_mode(text, encoding, errors, bufsize)
-    spec, opened = child_spec("spawn", opts)
+    spec, opened = spec_of("spawn", given)
     started: list[tuple[int, int]] = []
     made: list[Process] = []
     try:
