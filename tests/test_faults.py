@@ -178,6 +178,10 @@ def test_cuts_follow_links_added_later(topology: Topology) -> None:
     topology.link(r, b)
     assert not arrives(a, b) and echo(a, r) and echo(b, r)
     assert blackholes(b) == {(a.ip(), b.ip())}
+    topology.unlink(a, r)  # a's address goes, and the rule for it
+    assert not blackholes(b) and topology.partitions == {("a", "b"), ("b", "a")}
+    topology.link(a, r)  # back, on a new link: cut again
+    assert not arrives(a, b) and blackholes(b) == {(a.ip(), b.ip())}
     topology.heal()
     assert echo(a, b)
 

@@ -49,14 +49,17 @@ class Cuts:
     """The directed cuts between hosts, and the FIB rules installed to make them.
 
     ``senders[b]`` holds the hosts cut from ``b`` (what they send to ``b`` vanishes);
-    ``sync(receivers)`` brings those hosts' rules in line with it (and with the hosts'
-    addresses, which grow as links are added), at a cost that grows with their cuts only.
+    ``sync(receivers)`` brings those hosts' rules in line with it, at a cost that grows with
+    their cuts only; ``readdressed()`` with the hosts' addresses, after links come or go.
     """
 
     def __init__(self) -> None:
         self.senders: dict[Host, set[Host]] = {}
         self._installed: dict[Host, set[Rule]] = {}
         self._moved: set[tuple[Host, int]] = set()
+        #: The rules of each cut (sender, receiver), made once per set of addresses: a
+        #: receiver's rules are the union of its cuts', and an address string is dear (IPv6).
+        self._pair_rules: dict[tuple[Host, Host], set[Rule]] = {}
 
     @property
     def pairs(self) -> set[tuple[Host, Host]]:
@@ -89,7 +92,10 @@ class Cuts:
         for host in receivers:
             want: set[Rule] = set()
             for sender in self.senders.get(host, ()):
-                want |= _rules(sender, host)
+                rules = self._pair_rules.get((sender, host))
+                if rules is None:
+                    rules = self._pair_rules[sender, host] = _rules(sender, host)
+                want |= rules
             have = self._installed.setdefault(host, set())
             for rule in sorted(have - want):
                 self._rule(host, rule, add=False)
@@ -101,6 +107,15 @@ class Cuts:
                 self._rule(host, rule, add=True)
                 have.add(rule)
 
+    def readdressed(self) -> None:
+        """Brings every receiver's rules in line with the hosts' addresses as they are now.
+
+        Raises:
+            OSError: the kernel refused a rule.
+        """
+        self._pair_rules.clear()
+        self.sync(list(self.senders))
+
     def forget(self, host: Host) -> None:
         """Drops every cut from or to `host` (the caller then syncs the others); its own
         rules go with its namespace."""
@@ -109,6 +124,7 @@ class Cuts:
             senders.discard(host)
         self._installed.pop(host, None)
         self._moved = {m for m in self._moved if m[0] is not host}
+        self._pair_rules = {pair: r for pair, r in self._pair_rules.items() if host not in pair}
 
     @staticmethod
     def _rule(host: Host, rule: Rule, *, add: bool) -> None:

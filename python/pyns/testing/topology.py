@@ -423,7 +423,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         if self._routers:
             self.route()
         if self._cuts.senders:  # the new addresses are cut too
-            self._cuts.sync(list(self._cuts.senders))
+            self._cuts.readdressed()
         return veth
 
     @staticmethod
@@ -588,7 +588,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
             self._drop(v)
         self._names_changed()
         self._rerouted(links)
-        self._cuts.sync(list(self._cuts.senders))
+        self._cuts.readdressed()
 
     def _drop(self, v: Veth) -> None:
         node, name = next(v.ends())
@@ -631,7 +631,7 @@ class Topology(Faults, Probes, HostFiles, Captures):
         n._close()
         self._names_changed()
         self._rerouted(links)
-        self._cuts.sync(list(self._cuts.senders))
+        self._cuts.readdressed()
 
     # ------------------------------------------------------------------ teardown
 
