@@ -5,8 +5,8 @@ clean-up of network namespaces must not slow a long session down).
 
 The kernel frees the namespaces of a closed topology (or of an exited C program) in a worker,
 after the caller went on. Except in the row about exactly that, every build first waits until
-the namespaces of the one before are gone (the ``net_namespace`` slab in /proc/slabinfo is
-back where it was), so that no measurement pays for another's clean-up.
+the kernel has cleaned up the namespaces of the one before (``_Quiet``), so that no
+measurement pays for another's clean-up.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import tracemalloc
 
 from harness import Ctx, Impl, Row, cprog
 
+import pyns
+from pyns import net
 from pyns.testing import Host, Topology
 
 #: Hosts of the big chain.
@@ -30,34 +32,33 @@ SMALL = 1_000
 ENDS = 100
 
 
-def _namespaces() -> int | None:
-    """How many network namespaces the kernel holds (the net_namespace slab's objects)."""
-    try:
-        with open("/proc/slabinfo") as f:
-            for line in f:
-                if line.startswith("net_namespace "):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 class _Quiet:
-    """Waits until the kernel has freed the namespaces made since the last wait (give or take
-    those other programs make meanwhile): call it before each build."""
+    """Waits until the kernel has cleaned up the network namespaces dropped so far: call it
+    before each build, so that no build competes with the clean-up of the one before.
 
-    def __init__(self) -> None:
-        self.mark = _namespaces()
+    The kernel cleans up dead namespaces in passes (`cleanup_net`), one at a time, each taking
+    all that were queued. The wait drops a namespace of its own holding one end of a veth
+    whose peer lives in a namespace kept here, and waits until the peer is gone: the pass that
+    took the probe has unregistered its devices, and every pass before it is done. (Counting
+    the `net_namespace` slab does not tell: the kernel frees a namespace's memory only in the
+    pass after the one that cleaned it up.)"""
+
+    def __init__(self, ctx: Ctx) -> None:
+        with pyns.isolate(net=True, loopback=False) as iso:
+            self.home = iso.namespaces["net"]
+        ctx.stack.callback(self.home.close)
 
     def wait(self, limit: float = 300.0) -> None:
+        with pyns.isolate(net=True, loopback=False):
+            net.veth("quiet0", "quiet1", peer_netns=self.home)
         deadline = time.monotonic() + limit
-        n = _namespaces()
-        while n is not None and self.mark is not None and n > self.mark + 64:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-            n = _namespaces()
-        self.mark = n
+        while time.monotonic() < deadline:
+            try:
+                net.link("quiet1", netns=self.home)
+            except LookupError:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"the kernel did not clean up a network namespace in {limit} s")
 
 
 def _rss() -> int:
@@ -244,7 +245,7 @@ def rows(ctx: Ctx) -> list[Row]:
     n = 1_000 if ctx.quick else CHAIN  # a quick run builds chains of n // 20 hosts
     star = 400 if ctx.quick else STAR
     _room(n + 1024)
-    quiet = _Quiet()
+    quiet = _Quiet(ctx)
     chains = _Chains(n if not ctx.quick else n // 20, quiet)
     per_host = Row(
         f"{n:,}-host chain (host + link to the previous), per host, vs C doing the same",
