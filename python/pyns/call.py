@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import struct
 import inspect
 import sys
@@ -20,7 +19,7 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from .child import OPTION_NAMES, spec_of, take_options, takes_child_options
 from .errors import ChildError
-from .process import Process, _seconds, discard, reap_dropped
+from .process import Process, _seconds, discard, kill_and_reap, reap_dropped
 
 __all__ = ["run"]
 
@@ -129,7 +128,7 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
             # SIGKILL to the child (with a pid namespace: its PID 1, which ends it all), then
             # reap it, also when another Ctrl-C comes meanwhile (or came on the way back from
             # the native call).
-            _kill_and_reap(started)
+            kill_and_reap(started)
             raise
     finally:
         if started:  # both in one call: a Ctrl-C between two closes would leak the second
@@ -185,28 +184,6 @@ def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
             os.close(result_fd)
         raise
     return proc, pidfd, fd
-
-
-def _kill_and_reap(started: list[tuple[int, int, int]]) -> None:
-    """Kills (SIGKILL) and reaps the children in `started` (pid, pidfd, fd); a
-    KeyboardInterrupt meanwhile is raised after that."""
-    interrupted: BaseException | None = None
-    for _, pidfd, _ in started:
-        while True:
-            try:
-                try:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass  # exited, or already reaped
-                try:
-                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-                except ChildProcessError:
-                    pass  # already reaped
-                break
-            except KeyboardInterrupt as e:
-                interrupted = e
-    if interrupted is not None:
-        raise interrupted
 
 
 def _check_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -615,18 +615,35 @@ def spawn(
             ns.close()
 
 
+def kill_and_reap(started: Sequence[tuple[int, ...]]) -> None:
+    """Kills (SIGKILL) and reaps the children in `started` ((pid, pidfd, ...) each); a
+    KeyboardInterrupt meanwhile is raised after that."""
+    interrupted: BaseException | None = None
+    for _, pidfd, *_ in started:
+        while True:
+            try:
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # exited, or already reaped
+                try:
+                    os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
+                except ChildProcessError:
+                    pass  # already reaped
+                break
+            except KeyboardInterrupt as e:
+                interrupted = e
+    if interrupted is not None:
+        raise interrupted
+
+
 def discard(started: Sequence[tuple[int, ...]], made: Sequence[Process]) -> None:
     """Kills (SIGKILL), reaps and closes the children in `started` ((pid, pidfd, ...) each),
     which no Process owns: those in `made` were being made when an exception came."""
-    for _, pidfd, *_ in started:
-        try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-        except ChildProcessError:
-            pass
-        os.close(pidfd)
-    for p in made:
-        p._discarded()
+    try:
+        kill_and_reap(started)
+    finally:
+        for _, pidfd, *_ in started:
+            os.close(pidfd)
+        for p in made:
+            p._discarded()
