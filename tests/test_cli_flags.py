@@ -251,9 +251,11 @@ def _read(path: str) -> str:
 
 @pytest.fixture
 def sleeper():
-    """A sleep with a child sleep in new uts, ipc and net namespaces; its pid and the inode of
-    its uts namespace."""
-    p = subprocess.Popen(["unshare", "--uts", "--ipc", "--net", "sh", "-c",
+    """A sleep with a child sleep in new mount, uts, ipc and net namespaces; its pid and the
+    inode of its uts namespace. Its other namespaces are PID 1's. (In the test session's mount
+    namespace, once pids wrap around, `pyns ls` or `lsns` itself can be the lowest pid, and
+    each would list itself.)"""
+    p = subprocess.Popen(["unshare", "--mount", "--uts", "--ipc", "--net", "sh", "-c",
                           "sleep 60 & exec sleep 60"])  # fmt: skip
     try:
         children = f"/proc/{p.pid}/task/{p.pid}/children"
