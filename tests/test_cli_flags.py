@@ -288,6 +288,8 @@ def sleeper():
         ["-J", "-o", "PID,COMMAND", "{ns}"],
         ["-l", "{ns}"],
         ["-t", "net", "{ns}"],
+        ["-o", "NS,TYPE,PID,PPID", "-t", "time"],  # PID 2, PPID 0: narrower than the hints
+        ["-o", "NS,TYPE,PNS,ONS", "-t", "uts"],
         ["--output-all", "{ns}"],
         ["999"],
         ["-t", "bogus"],
@@ -298,6 +300,23 @@ def sleeper():
 def test_ls_as_lsns(sleeper, args: list[str]) -> None:
     pid, ns = sleeper
     _same_as_lsns(*[a.replace("{pid}", str(pid)).replace("{ns}", str(ns)) for a in args])
+
+
+def test_ls_column_widths_as_libsmartcols() -> None:
+    # As lsns 2.38 printed them: a width hint (5 for TYPE, PID and PPID) widens a column only
+    # when its values, not its heading, set the width.
+    from pyns.lsns import _width
+
+    assert _width("PID", ["2"]) == 3
+    assert _width("PID", ["2", "3193"]) == 5
+    assert _width("PPID", ["0", "256"]) == 4
+    assert _width("PPID", ["0", "1234"]) == 5
+    assert _width("PPID", ["123456"]) == 6
+    assert _width("TYPE", ["net", "uts"]) == 4
+    assert _width("TYPE", ["net", "user"]) == 5
+    assert _width("TYPE", ["cgroup"]) == 6
+    assert _width("PNS", ["0"]) == 3
+    assert _width("COMMAND", ["sleep 60"]) == 8
 
 
 def test_ls_nsfs_and_netnsid_of_named_namespaces_as_lsns() -> None:

@@ -32,8 +32,8 @@ COLUMNS = {
     "ONS": "owner namespace identifier (inode number)",
 }
 _NUMERIC = {"NS", "NPROCS", "PID", "PPID", "UID", "PNS", "ONS", "NETNSID"}  # right-aligned
-#: Columns lsns never prints narrower (libsmartcols width hints, as observed with 2.38).
-_MIN_WIDTH = {"PID": 5, "PPID": 5}
+#: lsns' width hints (its column table, given to libsmartcols): see `_width`.
+_WIDTH_HINT = {"NS": 10, "TYPE": 5, "NPROCS": 5, "PID": 5, "PPID": 5, "PNS": 10, "ONS": 10}
 DEFAULT_COLUMNS = ("NS", "TYPE", "NPROCS", "PID", "USER", "COMMAND")
 PROCESS_COLUMNS = ("PID", "PPID", "USER", "COMMAND")
 NET_COLUMNS = ("NS", "TYPE", "NPROCS", "PID", "USER", "NETNSID", "NSFS", "COMMAND")
@@ -286,6 +286,15 @@ def columns_for(
     return base + names if extra else names
 
 
+def _width(column: str, values: list[str]) -> int:
+    """A column's width as libsmartcols makes it (``count_column_width``): its widest value,
+    at least its heading; widened to its hint only when the values, not the heading, set it."""
+    heading, widest = len(column), max(map(len, values), default=0)
+    if widest < heading:
+        return heading
+    return max(widest, _WIDTH_HINT.get(column, 0))
+
+
 def _raw(text: str) -> str:
     """libsmartcols' raw form: spaces, backslashes and non-printables as \\xHH."""
     out = []
@@ -388,9 +397,7 @@ def format_rows(
             lines.append(" ".join(columns))
         lines += [" ".join(_raw(v) for v in cells) for cells in table]
         return "\n".join(lines)
-    widths = [max(len(c), _MIN_WIDTH.get(c, 0)) for c in columns]
-    for cells in table:
-        widths = [max(w, len(v)) for w, v in zip(widths, cells)]
+    widths = [_width(c, [cells[i] for cells in table]) for i, c in enumerate(columns)]
     all_rows = ([list(columns)] if headings else []) + table
     for cells in all_rows:
         out = []
