@@ -74,6 +74,11 @@ unsafe extern "C" fn init_main(arg: *const c_void) -> isize {
     } else {
         child::adopt(p)
     };
+    // Named before the fork, so that the worker never sees a PID 1 without its name; the
+    // worker takes the caller's name back.
+    let mut caller = [0u8; 16];
+    raw::prctl(libc::PR_GET_NAME, caller.as_mut_ptr() as usize);
+    raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
     let worker = first.and_then(|()| {
         // SAFETY: this process acts for the parked thread (its TLS, its blocked signals),
         // whose fork hooks were taken: glibc's fork as that thread's own.
@@ -91,10 +96,11 @@ unsafe extern "C" fn init_main(arg: *const c_void) -> isize {
         Ok(pid)
     });
     match worker {
-        Ok(0) => 0,
+        Ok(0) => {
+            raw::prctl(libc::PR_SET_NAME, caller.as_ptr() as usize);
+            0
+        }
         Ok(pid) => {
-            // Named after the fork: the worker keeps the caller's name.
-            raw::prctl(libc::PR_SET_NAME, init::NAME.as_ptr() as usize);
             release(args);
             // The worker holds what it needs: the init keeps no fds.
             raw::close_range(0, u32::MAX);

@@ -245,7 +245,8 @@ pub fn unshare(flags: i32) -> isize {
 
 /// prctl(2) with integer arguments.
 pub fn prctl(option: i32, arg: usize) -> isize {
-    // SAFETY: the options used take integers.
+    // SAFETY: the options used take integers, or (PR_SET_NAME, PR_GET_NAME) the address of
+    // 16 bytes that the caller owns.
     unsafe { syscall(libc::SYS_prctl, [option as usize, arg, 0, 0, 0, 0]) }
 }
 
