@@ -17,6 +17,7 @@ import time
 import pytest
 
 import pyns
+from pyns import call as call_module
 from pyns import process as process_module
 
 
@@ -184,6 +185,14 @@ def _kill_wait(p):
         p.wait()
 
 
+def _end_started(started):
+    if started is not None:
+        proc, _pidfd, fd = started
+        proc.kill()
+        proc.wait()
+        os.close(fd)
+
+
 ROUTES = {
     "spawn": (lambda: pyns.spawn(["sleep", "100"]), _kill_wait, 0.004),
     "spawn pid net": (lambda: pyns.spawn(["sleep", "100"], pid=True, net=True), _kill_wait, 0.006),
@@ -200,6 +209,8 @@ ROUTES = {
         0.010,
     ),
     "run time": (lambda: pyns.run(time.sleep, 0.001, time=True), lambda _: None, 0.008),
+    # pyns.aio.run's start: the child forked, its Process made
+    "aio start": (lambda: call_module._start(time.sleep, (0.001,), {}), _end_started, 0.004),
 }
 
 
@@ -218,6 +229,28 @@ def test_ctrl_c_at_any_moment_leaves_nothing_behind(route):
     assert children() == {}, "children or zombies left behind"
     assert open_fds() == fds, "fds left behind"
     assert process_module._unreaped == []
+
+
+def test_second_ctrl_c_while_a_failed_start_reaps_leaves_nothing_behind(monkeypatch):
+    # pyns.aio.run's start fails after the fork (here: while its Process is made); a second
+    # Ctrl-C comes while the child is killed and reaped: the pidfd and the result pipe are
+    # closed all the same.
+    real = process_module.kill_and_reap
+
+    def kill_and_reap_then_ctrl_c(started):
+        real(started)
+        raise KeyboardInterrupt
+
+    def process_then_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(process_module, "kill_and_reap", kill_and_reap_then_ctrl_c)
+    monkeypatch.setattr(call_module, "Process", process_then_ctrl_c)
+    fds = open_fds()
+    with pytest.raises(KeyboardInterrupt):
+        call_module._start(time.sleep, (10,), {})
+    assert children() == {}
+    assert open_fds() == fds
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

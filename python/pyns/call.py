@@ -179,9 +179,7 @@ def _start(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     except BaseException:
         # Also a Ctrl-C raised on the way back from the native call or while the Process was
         # made: nothing stays behind.
-        discard(started, made)
-        for *_, result_fd in started:
-            os.close(result_fd)
+        discard(started, made)  # closes the pidfd and the result pipe
         raise
     return proc, pidfd, fd
 

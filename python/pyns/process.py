@@ -638,12 +638,13 @@ def kill_and_reap(started: Sequence[tuple[int, ...]]) -> None:
 
 
 def discard(started: Sequence[tuple[int, ...]], made: Sequence[Process]) -> None:
-    """Kills (SIGKILL), reaps and closes the children in `started` ((pid, pidfd, ...) each),
-    which no Process owns: those in `made` were being made when an exception came."""
+    """Kills (SIGKILL), reaps and closes the children in `started` ((pid, pidfd, other fds
+    of the child's...) each), which no Process owns: those in `made` were being made when an
+    exception came."""
     try:
         kill_and_reap(started)
     finally:
-        for _, pidfd, *_ in started:
-            os.close(pidfd)
+        # All in one call: a Ctrl-C between two closes would leak the rest.
+        _native.close_fds(*(fd for _, *fds in started for fd in fds))
         for p in made:
             p._discarded()
