@@ -231,6 +231,33 @@ def test_ctrl_c_at_any_moment_leaves_nothing_behind(route):
     assert process_module._unreaped == []
 
 
+def test_a_signal_handler_may_signal_the_process_while_this_thread_reaps_it(monkeypatch):
+    # A handler that forwards a signal to the child (as pyns run does for SIGTERM) runs
+    # between two bytecodes, also while this very thread holds the Process's lock to reap it:
+    # it must not deadlock (`pyns run` hung on a SIGTERM in 1 of ~100 full runs).
+    real_waitid = os.waitid
+
+    def waitid_after_a_signal(*args):
+        signal.raise_signal(signal.SIGUSR1)  # its handler runs at the next bytecode
+        return real_waitid(*args)
+
+    with pyns.spawn(["sleep", "30"]) as p:
+        forwarded = []
+
+        def forward(sig, _frame):
+            p.terminate()
+            forwarded.append(sig)
+
+        old = signal.signal(signal.SIGUSR1, forward)
+        try:
+            monkeypatch.setattr(os, "waitid", waitid_after_a_signal)
+            assert p.wait(timeout=10) == -signal.SIGTERM
+        finally:
+            monkeypatch.undo()
+            signal.signal(signal.SIGUSR1, old)
+    assert forwarded
+
+
 def test_second_ctrl_c_while_a_failed_start_reaps_leaves_nothing_behind(monkeypatch):
     # pyns.aio.run's start fails after the fork (here: while its Process is made); a second
     # Ctrl-C comes while the child is killed and reaped: the pidfd and the result pipe are

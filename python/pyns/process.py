@@ -71,7 +71,11 @@ class Process:
         # Held only briefly, never across a blocking call: the reaping (waitid WNOHANG), the
         # setting of returncode, the signalling and the closing of the pidfd. The pidfd stays
         # open while a thread waits on it (_users), so no call ever uses a closed or reused fd.
-        self._lock = threading.Lock()
+        # Reentrant: a signal handler runs between two bytecodes of whatever the main thread
+        # does, also while it holds this lock, and one that forwards a signal to the child
+        # (pyns run's, or a user's) calls send_signal there. returncode is set before the
+        # pidfd is closed, so a handler never signals through a closed fd.
+        self._lock = threading.RLock()
         self._users = 0
         self._namespaces: dict[str, Namespace] | None = None
         self._input: memoryview | None = None
