@@ -149,6 +149,24 @@ def test_run_forwards_sigterm_to_the_program():
             p.kill()
 
 
+def test_ctrl_c_reaches_the_program_and_pyns_returns_its_status():
+    # The terminal sends SIGINT to the foreground group: pyns drops it, the program gets it
+    # (it must not inherit pyns' own way of ignoring it) and pyns exits as it did.
+    with subprocess.Popen(
+        [*PYNS, "run", "-p", "--init", "--", "sh", "-c",
+         "grep SigIgn /proc/self/status; echo ready; exec sleep 30"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    ) as p:  # fmt: skip
+        try:
+            assert p.stdout is not None
+            assert p.stdout.readline() == "SigIgn:\t0000000000000000\n"
+            assert p.stdout.readline() == "ready\n"
+            os.killpg(p.pid, signal.SIGINT)
+            assert p.wait(timeout=10) == 128 + signal.SIGINT
+        finally:
+            p.kill()
+
+
 # --- pyns enter (like nsenter) -------------------------------------------------------------
 
 

@@ -130,7 +130,7 @@ def _command(rest: list[str]) -> list[str]:
 def _spawn_and_wait(cmd: list[str], call: Any = None, **kwargs: Any) -> int:
     """Runs `cmd` in a child (pyns.spawn), forwarding SIGTERM/SIGHUP/SIGQUIT; its status."""
     from .cli_run import persist_handshake
-    from .process import Process, spawn
+    from .process import spawn
 
     kwargs = dict(kwargs, **(call.kwargs if call is not None else {}))
     sync = None
@@ -139,24 +139,21 @@ def _spawn_and_wait(cmd: list[str], call: Any = None, **kwargs: Any) -> int:
         sync = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pass_fds.append(sync[1].fileno())
     argv = call.argv(cmd, sync[1].fileno() if sync else None) if call is not None else cmd
-    # The terminal sends SIGINT to the whole foreground group, the child included; signals sent
-    # to pyns alone go on to the child (as `unshare --fork` does), also those that come while
-    # it starts (they are delivered once it runs).
-    child: list[Process] = []
-    pending: list[int] = []
-
-    def forward(sig: int, _frame: object) -> None:
-        if child:
-            child[0].send_signal(sig)
-        else:
-            pending.append(sig)
-
-    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-    old = {s: signal.signal(s, forward) for s in forwarded}
-    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Signals sent to pyns alone go on to the child (as `unshare --fork` does); SIGINT, which
+    # the terminal sends to the whole foreground group, the child included, is dropped. They
+    # are blocked and taken with sigwaitinfo (as the init takes them), not handled: a Python
+    # handler's signal that comes just before a blocking wait runs only after that wait
+    # returns, here never. Those that come while the child starts wait for it. The program
+    # starts with none blocked and none ignored (pyns' exec clears the mask; a SIG_IGN here
+    # would last through exec). SIGCHLD ends the wait: by default, also if this process
+    # inherited it ignored (the kernel then sends none and reaps by itself).
+    forwarded = {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+    waited = forwarded | {signal.SIGINT, signal.SIGCHLD}
+    old_chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         try:
-            child.append(spawn(argv, pass_fds=pass_fds, **kwargs))
+            child = spawn(argv, pass_fds=pass_fds, **kwargs)
         except OSError as e:
             if e.filename is not None and os.fsdecode(e.filename) == argv[0]:
                 status = EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_CANNOT_EXECUTE
@@ -167,20 +164,24 @@ def _spawn_and_wait(cmd: list[str], call: Any = None, **kwargs: Any) -> int:
                 os.close(fd)
             if sync:
                 sync[1].close()
-        for sig in pending:
-            child[0].send_signal(sig)
         if sync:
             with sync[0]:
                 try:
                     persist_handshake(sync[0], call.persist)
                 except OSError:
                     sync[0].close()
-                    child[0].wait()
+                    child.wait()
                     raise
-        code = child[0].wait()
+        # A SIGCHLD that comes between poll and sigwaitinfo stays pending: nothing is missed.
+        while (code := child.poll()) is None:
+            sig = signal.sigwaitinfo(waited).si_signo
+            if sig in forwarded:
+                child.send_signal(sig)
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        while signal.sigtimedwait(waited, 0) is not None:
+            pass  # came for a child that has gone: not to be raised here once unblocked
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGCHLD, old_chld)
     return code if code >= 0 else 128 - code
 
 
