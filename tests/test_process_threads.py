@@ -234,7 +234,7 @@ def test_ctrl_c_at_any_moment_leaves_nothing_behind(route):
 def test_a_signal_handler_may_signal_the_process_while_this_thread_reaps_it(monkeypatch):
     # A handler that forwards a signal to the child (as pyns run does for SIGTERM) runs
     # between two bytecodes, also while this very thread holds the Process's lock to reap it:
-    # it must not deadlock (`pyns run` hung on a SIGTERM in 1 of ~100 full runs).
+    # it must not deadlock (a Lock did, in the handler's send_signal).
     real_waitid = os.waitid
 
     def waitid_after_a_signal(*args):
