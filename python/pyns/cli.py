@@ -144,8 +144,8 @@ def _spawn_and_wait(cmd: list[str], call: Any = None, **kwargs: Any) -> int:
     # are blocked and taken with sigwaitinfo (as the init takes them), not handled: a Python
     # handler's signal that comes just before a blocking wait runs only after that wait
     # returns, here never. Those that come while the child starts wait for it. The program
-    # starts with none blocked and none ignored (pyns' exec clears the mask; a SIG_IGN here
-    # would last through exec). SIGCHLD ends the wait: by default, also if this process
+    # starts with none blocked (pyns' exec clears the mask) and SIGINT not ignored (a SIG_IGN
+    # here would last through exec). SIGCHLD ends the wait: by default, also if this process
     # inherited it ignored (the kernel then sends none and reaps by itself).
     forwarded = {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
     waited = forwarded | {signal.SIGINT, signal.SIGCHLD}
