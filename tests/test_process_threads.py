@@ -188,8 +188,7 @@ def _kill_wait(p):
 def _end_started(started):
     if started is not None:
         proc, _pidfd, fd = started
-        proc.kill()
-        proc.wait()
+        _kill_wait(proc)
         os.close(fd)
 
 

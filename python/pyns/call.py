@@ -19,7 +19,7 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from .child import OPTION_NAMES, spec_of, take_options, takes_child_options
 from .errors import ChildError
-from .process import Process, _seconds, discard, kill_and_reap, reap_dropped
+from .process import Process, _seconds, close_started, discard, kill_and_reap, reap_dropped
 
 __all__ = ["run"]
 
@@ -131,8 +131,7 @@ def run(fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs
             kill_and_reap(started)
             raise
     finally:
-        if started:  # both in one call: a Ctrl-C between two closes would leak the second
-            _native.close_fds(*started[0][1:])
+        close_started(started)
     data, returncode = waited
     return _outcome(data, started[0][0], returncode)  # type: ignore[no-any-return]
 

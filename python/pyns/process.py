@@ -648,7 +648,12 @@ def discard(started: Sequence[tuple[int, ...]], made: Sequence[Process]) -> None
     try:
         kill_and_reap(started)
     finally:
-        # All in one call: a Ctrl-C between two closes would leak the rest.
-        _native.close_fds(*(fd for _, *fds in started for fd in fds))
+        close_started(started)
         for p in made:
             p._discarded()
+
+
+def close_started(started: Sequence[tuple[int, ...]]) -> None:
+    """Closes the fds of the children in `started` ((pid, fds...) each) in one native call:
+    a Ctrl-C between two closes would leak the rest."""
+    _native.close_fds(*(fd for _, *fds in started for fd in fds))
